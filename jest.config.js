@@ -1,0 +1,11 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    // Typechecking is done once by `npm run typecheck`; per-file isolated transpiling keeps jest fast.
+    "^.+\\.ts$": ["ts-jest", { isolatedModules: true }],
+  },
+  testTimeout: 30000,
+};
