@@ -1,0 +1,215 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as scaleway from "@pulumiverse/scaleway";
+
+/** Kosmos cluster offers; Kilo, the only CNI Kosmos supports, comes with them. */
+export type KosmosClusterType = "multicloud" | "multicloud-dedicated-4" | "multicloud-dedicated-8" | "multicloud-dedicated-16";
+
+/** A Kubernetes node taint. */
+export interface NodeTaint {
+  readonly key: string;
+  readonly value: string;
+  readonly effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+}
+
+/** The pool that runs Envoy and the decoders: it is labelled and tainted so nothing else lands there. */
+export interface IngressPoolArgs {
+  /** Scaleway Instance type of the nodes, e.g. `PRO2-S`. */
+  nodeType: pulumi.Input<string>;
+  /** Number of nodes; the gateway spreads devices over them. */
+  size: pulumi.Input<number>;
+  /** Zone of the nodes. Default: the provider's default zone. */
+  zone?: pulumi.Input<string>;
+  /** Replace unhealthy nodes automatically. Default: `true`. */
+  autohealing?: pulumi.Input<boolean>;
+  /** Root volume size in GB. Default: Scaleway's default for the node type. */
+  rootVolumeSizeGb?: pulumi.Input<number>;
+}
+
+/** An optional pool for other workloads. */
+export interface GeneralPoolArgs {
+  /** Pool name, unique in the cluster. */
+  name: string;
+  /** Scaleway Instance type of the nodes. */
+  nodeType: pulumi.Input<string>;
+  /** Number of nodes (the initial size when autoscaling). */
+  size: pulumi.Input<number>;
+  /** Let the cluster autoscaler resize the pool. Default: `false`. */
+  autoscaling?: pulumi.Input<boolean>;
+  /** Minimum size when autoscaling. Default: Scaleway's (1). */
+  minSize?: pulumi.Input<number>;
+  /** Maximum size when autoscaling. Default: Scaleway's (the size). */
+  maxSize?: pulumi.Input<number>;
+  /** Replace unhealthy nodes automatically. Default: `true`. */
+  autohealing?: pulumi.Input<boolean>;
+}
+
+/** A pool of machines outside Scaleway that join with Scaleway's node agent (`node_type = external`). */
+export interface ExternalPoolArgs {
+  /** Pool name, unique in the cluster. */
+  name: string;
+}
+
+/** Auto-upgrade of the control plane and pools within the minor version. */
+export interface AutoUpgradeArgs {
+  /** Default: `false`. With `true` the version must be a minor version `x.y`. */
+  enabled: boolean;
+  /** `monday` … `sunday` or `any`. Default: `sunday`. */
+  maintenanceWindowDay?: string;
+  /** Hour (UTC, 0-23) the window starts. Default: `3`. */
+  maintenanceWindowStartHour?: number;
+}
+
+export interface KosmosClusterArgs {
+  /** Cluster name in Scaleway. */
+  clusterName: pulumi.Input<string>;
+  /** Kubernetes version, `x.y` or `x.y.z`. */
+  kubernetesVersion: pulumi.Input<string>;
+  /** Kosmos offer. Default: `multicloud`. */
+  type?: KosmosClusterType;
+  /** Scaleway region. Default: the provider's region. */
+  region?: pulumi.Input<string>;
+  /** Pod CIDR (cannot change after creation). Default: Scaleway's `100.64.0.0/15`. */
+  podCidr?: pulumi.Input<string>;
+  /** Service CIDR (cannot change after creation). Default: Scaleway's `10.32.0.0/20`. */
+  serviceCidr?: pulumi.Input<string>;
+  /** Tags on the cluster and its pools. Default: none. */
+  tags?: pulumi.Input<string>[];
+  /** Delete volumes and load balancers the cluster created when it is deleted. Default: `false`. */
+  deleteAdditionalResources?: pulumi.Input<boolean>;
+  /** Auto-upgrade settings. Default: disabled. */
+  autoUpgrade?: AutoUpgradeArgs;
+  /** The ingress pool for Envoy and the decoders. */
+  ingressPool: IngressPoolArgs;
+  /** Other Scaleway pools. Default: none. */
+  generalPools?: GeneralPoolArgs[];
+  /** Pools of external machines. Default: none. */
+  externalPools?: ExternalPoolArgs[];
+  /** Name of the ingress pool's node label and taint key. Default: `iot-udp-ingress/role`. */
+  ingressRoleKey?: string;
+}
+
+export const DEFAULT_INGRESS_ROLE_KEY = "iot-udp-ingress/role";
+const INGRESS_ROLE_VALUE = "ingress";
+export const INGRESS_POOL_NAME = "ingress";
+
+/**
+ * A Scaleway Kubernetes Kosmos cluster with Kilo, its pools, and a Kubernetes provider for it.
+ *
+ * Kosmos has no private network: Kilo puts every node in its own WireGuard segment, which is why the rest of this
+ * package keeps device traffic node-local. Pass `protect` in `opts` for production; it applies to the cluster.
+ */
+export class KosmosCluster extends pulumi.ComponentResource {
+  /** Scaleway's id of the cluster (`region/uuid`). */
+  public readonly clusterId: pulumi.Output<string>;
+  /** URL of the Kubernetes API server. */
+  public readonly apiServerUrl: pulumi.Output<string>;
+  /** The cluster's CA certificate, base64 PEM as in kubeconfig. */
+  public readonly clusterCaCertificate: pulumi.Output<string>;
+  /** Admin kubeconfig (secret). */
+  public readonly kubeconfig: pulumi.Output<string>;
+  /** Kubernetes provider for the cluster; Kubernetes components take it through `opts.provider`. */
+  public readonly provider: k8s.Provider;
+  /** The ingress pool's node label, for nodeSelectors. */
+  public readonly ingressNodeLabel: { readonly key: string; readonly value: string };
+  /** The ingress pool's taint, for tolerations. */
+  public readonly ingressNodeTaint: NodeTaint;
+  /** The pool resources by name (`ingress`, then general and external pools). */
+  public readonly pools: Record<string, scaleway.kubernetes.Pool>;
+
+  constructor(name: string, args: KosmosClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("iot-udp-ingress:index:KosmosCluster", name, {}, opts);
+    const roleKey = args.ingressRoleKey ?? DEFAULT_INGRESS_ROLE_KEY;
+    this.ingressNodeLabel = { key: roleKey, value: INGRESS_ROLE_VALUE };
+    this.ingressNodeTaint = { key: roleKey, value: INGRESS_ROLE_VALUE, effect: "NoSchedule" };
+
+    const cluster = new scaleway.kubernetes.Cluster(
+      `${name}-cluster`,
+      {
+        name: args.clusterName,
+        type: args.type ?? "multicloud",
+        version: args.kubernetesVersion,
+        cni: "kilo",
+        region: args.region,
+        podCidr: args.podCidr,
+        serviceCidr: args.serviceCidr,
+        tags: args.tags,
+        deleteAdditionalResources: args.deleteAdditionalResources ?? false,
+        autoUpgrade: args.autoUpgrade && {
+          enable: args.autoUpgrade.enabled,
+          maintenanceWindowDay: args.autoUpgrade.maintenanceWindowDay ?? "sunday",
+          maintenanceWindowStartHour: args.autoUpgrade.maintenanceWindowStartHour ?? 3,
+        },
+      },
+      { parent: this },
+    );
+
+    const ingress = args.ingressPool;
+    const ingressPool = new scaleway.kubernetes.Pool(
+      `${name}-pool-${INGRESS_POOL_NAME}`,
+      {
+        clusterId: cluster.id,
+        name: INGRESS_POOL_NAME,
+        region: args.region,
+        nodeType: ingress.nodeType,
+        size: ingress.size,
+        zone: ingress.zone,
+        autoscaling: false,
+        autohealing: ingress.autohealing ?? true,
+        rootVolumeSizeInGb: ingress.rootVolumeSizeGb,
+        labels: { [this.ingressNodeLabel.key]: this.ingressNodeLabel.value },
+        taints: [this.ingressNodeTaint],
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+    this.pools = { [INGRESS_POOL_NAME]: ingressPool };
+
+    for (const pool of args.generalPools ?? []) {
+      this.pools[pool.name] = new scaleway.kubernetes.Pool(
+        `${name}-pool-${pool.name}`,
+        {
+          clusterId: cluster.id,
+          name: pool.name,
+          region: args.region,
+          nodeType: pool.nodeType,
+          size: pool.size,
+          autoscaling: pool.autoscaling ?? false,
+          minSize: pool.minSize,
+          maxSize: pool.maxSize,
+          autohealing: pool.autohealing ?? true,
+          tags: args.tags,
+        },
+        { parent: this },
+      );
+    }
+    for (const pool of args.externalPools ?? []) {
+      this.pools[pool.name] = new scaleway.kubernetes.Pool(
+        `${name}-pool-${pool.name}`,
+        { clusterId: cluster.id, name: pool.name, region: args.region, nodeType: "external", size: 0, minSize: 0, tags: args.tags },
+        { parent: this },
+      );
+    }
+
+    this.clusterId = cluster.id;
+    this.apiServerUrl = cluster.apiserverUrl;
+    const kubeconfigEntry = cluster.kubeconfigs.apply((entries) => entries[0]);
+    this.clusterCaCertificate = kubeconfigEntry.apply((entry) => entry?.clusterCaCertificate ?? "");
+    this.kubeconfig = pulumi.secret(kubeconfigEntry.apply((entry) => entry?.configFile ?? ""));
+
+    // The API's DNS name only resolves once a pool exists, so the provider waits for the ingress pool.
+    this.provider = new k8s.Provider(
+      `${name}-k8s`,
+      { kubeconfig: this.kubeconfig, enableServerSideApply: true },
+      { parent: this, dependsOn: [ingressPool] },
+    );
+
+    this.registerOutputs({
+      clusterId: this.clusterId,
+      apiServerUrl: this.apiServerUrl,
+      kubeconfig: this.kubeconfig,
+      ingressNodeLabel: this.ingressNodeLabel,
+      ingressNodeTaint: this.ingressNodeTaint,
+    });
+  }
+}

@@ -1,0 +1,162 @@
+import { cidrContainsAddress, cidrsOverlap, KILO_SUBNET, parseIpv4Cidr } from "../infra/network";
+import type { ParsedStackConfig } from "./config-schema";
+
+/** One problem found in a config, with the config key path it belongs to. */
+export interface ConfigProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+interface NamedRange {
+  readonly path: string;
+  readonly cidr: string;
+  readonly what: string;
+}
+
+/**
+ * Checks that need more than one key: address plans that would break routing, and sizes that depend on each
+ * other. A device subnet that overlaps a cluster range would make Kilo route device replies into the cluster (or
+ * the other way round), and WireGuard would silently drop packets; these are the mistakes that are costly to find
+ * after deployment.
+ */
+export function crossCheckStackConfig(config: ParsedStackConfig): ConfigProblem[] {
+  return [...addressPlanProblems(config), ...sizingProblems(config), ...securityProblems(config)];
+}
+
+function clusterRanges(config: ParsedStackConfig): NamedRange[] {
+  return [
+    { path: "cluster.podCidr", cidr: config.cluster.podCidr, what: "the pod CIDR" },
+    { path: "cluster.serviceCidr", cidr: config.cluster.serviceCidr, what: "the service CIDR" },
+    { path: "(Kilo)", cidr: KILO_SUBNET, what: `the Kilo subnet ${KILO_SUBNET}` },
+  ];
+}
+
+function addressPlanProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ranges = clusterRanges(config);
+  const [pod, service] = ranges;
+  if (cidrsOverlap(pod.cidr, service.cidr)) {
+    problems.push({ path: service.path, message: `${service.cidr} overlaps the pod CIDR ${pod.cidr}` });
+  }
+  for (const range of [pod, service]) {
+    if (cidrsOverlap(range.cidr, KILO_SUBNET)) {
+      problems.push({ path: range.path, message: `${range.cidr} overlaps the Kilo subnet ${KILO_SUBNET}` });
+    }
+  }
+
+  const subnets = config.devices.subnets;
+  subnets.forEach((subnet, index) => {
+    const path = `devices.subnets[${index}]`;
+    subnets.slice(0, index).forEach((earlier, earlierIndex) => {
+      if (cidrsOverlap(subnet, earlier)) {
+        problems.push({ path, message: `${subnet} overlaps devices.subnets[${earlierIndex}] (${earlier})` });
+      }
+    });
+    for (const range of ranges) {
+      if (cidrsOverlap(subnet, range.cidr)) {
+        problems.push({ path, message: `${subnet} overlaps ${range.what} (${range.cidr})` });
+      }
+    }
+  });
+
+  const gatewayAddresses = [
+    { path: "gateway.tunnelAddress", address: config.gateway.tunnelAddress, what: "the gateway tunnel address" },
+    { path: "gateway.uplink.address", address: config.gateway.uplink.address, what: "the gateway uplink address" },
+  ];
+  if (config.ingress.address !== undefined) {
+    gatewayAddresses.push({ path: "ingress.address", address: config.ingress.address, what: "the ingress address" });
+  }
+  for (const { path, address, what } of gatewayAddresses) {
+    for (const range of ranges) {
+      if (cidrContainsAddress(range.cidr, address)) {
+        problems.push({ path, message: `${address} is inside ${range.what} (${range.cidr})` });
+      }
+    }
+    subnets.forEach((subnet, index) => {
+      if (cidrContainsAddress(subnet, address)) {
+        problems.push({ path: `devices.subnets[${index}]`, message: `${subnet} contains ${what} ${address}` });
+      }
+    });
+  }
+  if (config.gateway.tunnelAddress === config.gateway.uplink.address) {
+    problems.push({
+      path: "gateway.uplink.address",
+      message: "must differ from gateway.tunnelAddress: the two WireGuard interfaces need their own addresses",
+    });
+  }
+  return problems;
+}
+
+function sizingProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ingressNodes = config.cluster.ingressPool.size;
+  if (config.decoder.replicas < ingressNodes) {
+    problems.push({
+      path: "decoder.replicas",
+      message:
+        `${config.decoder.replicas} is below cluster.ingressPool.size (${ingressNodes}): ` +
+        "every ingress node needs a local decoder, or the gateway cannot steer devices to it",
+    });
+  }
+  const { autoUpgrade, kubernetesVersion } = config.cluster;
+  if (autoUpgrade.enabled && !/^\d+\.\d+$/.test(kubernetesVersion)) {
+    problems.push({
+      path: "cluster.kubernetesVersion",
+      message: `with cluster.autoUpgrade.enabled the version must be a minor version x.y, not ${kubernetesVersion}`,
+    });
+  }
+  config.cluster.generalPools.forEach((pool, index) => {
+    if (pool.autoscaling && (pool.minSize === undefined || pool.maxSize === undefined)) {
+      problems.push({ path: `cluster.generalPools[${index}]`, message: "autoscaling needs minSize and maxSize" });
+    }
+    if (pool.minSize !== undefined && pool.maxSize !== undefined && pool.minSize > pool.maxSize) {
+      problems.push({ path: `cluster.generalPools[${index}].minSize`, message: "must not exceed maxSize" });
+    }
+  });
+  const poolNames = [
+    "ingress",
+    ...config.cluster.generalPools.map((pool) => pool.name),
+    ...config.cluster.externalPools.map((pool) => pool.name),
+  ];
+  poolNames.forEach((name, index) => {
+    if (poolNames.indexOf(name) !== index) {
+      problems.push({ path: "cluster", message: `pool name "${name}" is used twice` });
+    }
+  });
+  if (config.ingress.idleTimeoutSeconds > 24 * 3600) {
+    problems.push({ path: "ingress.idleTimeoutSeconds", message: "expected at most one day" });
+  }
+  return problems;
+}
+
+/** The smallest admin network we accept for SSH; anything wider is the internet in practice. */
+const WIDEST_ADMIN_PREFIX = 8;
+
+function securityProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  config.gateway.adminCidrs.forEach((cidr, index) => {
+    if (parseIpv4Cidr(cidr).prefixLength < WIDEST_ADMIN_PREFIX) {
+      problems.push({
+        path: `gateway.adminCidrs[${index}]`,
+        message: `${cidr} would open SSH to (nearly) the whole internet; give the admin networks, at most /${WIDEST_ADMIN_PREFIX} wide`,
+      });
+    }
+  });
+  config.gateway.uplink.concentrators.forEach((concentrator, index) => {
+    concentrator.sourceCidrs.forEach((cidr, cidrIndex) => {
+      if (parseIpv4Cidr(cidr).prefixLength < WIDEST_ADMIN_PREFIX) {
+        problems.push({
+          path: `gateway.uplink.concentrators[${index}].sourceCidrs[${cidrIndex}]`,
+          message: `${cidr} is too wide for a concentrator's address; give its public addresses`,
+        });
+      }
+    });
+  });
+  const names = config.gateway.uplink.concentrators.map((concentrator) => concentrator.name);
+  names.forEach((name, index) => {
+    if (names.indexOf(name) !== index) {
+      problems.push({ path: `gateway.uplink.concentrators[${index}].name`, message: `"${name}" is used twice` });
+    }
+  });
+  return problems;
+}

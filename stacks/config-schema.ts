@@ -1,0 +1,180 @@
+import { z } from "zod";
+import { isIpv4Address, parseIpv4Cidr } from "../infra/network";
+
+/*
+ * The schema of one environment's stack config. Every object is strict (unknown keys are errors: a typo in a
+ * key must not silently fall back to a default), every optional value has the default documented in README.md.
+ */
+
+const cidr = z.string().superRefine((text, context) => {
+  try {
+    parseIpv4Cidr(text);
+  } catch (error) {
+    context.addIssue({ code: "custom", message: (error as Error).message });
+  }
+});
+const ipv4 = z.string().refine(isIpv4Address, { message: "expected an IPv4 address like 10.5.0.1" });
+const port = z
+  .number({ message: "expected a port number" })
+  .int({ message: "expected a whole port number" })
+  .min(1, { message: "expected a port in 1-65535" })
+  .max(65535, { message: "expected a port in 1-65535" });
+const positiveInt = z.number().int({ message: "expected a whole number" }).positive({ message: "expected a number above 0" });
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: "expected a DNS label: lowercase letters, digits and '-', at most 63" });
+const wireguardKey = z.string().refine((key) => /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/.test(key), {
+  message: "expected a WireGuard public key: 32 bytes in base64 (44 characters ending in '=')",
+});
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, { message: "expected a sha256 sum: 64 lowercase hex digits" });
+
+/**
+ * An image reference pinned to an exact version: a digest, or a tag that starts with a full `x.y.z` version.
+ * Floating tags (`latest`, `1`, `1.40`) would let a node restart pull different code than the one reviewed.
+ */
+export const PINNED_IMAGE = /^[a-z0-9]+([._\-/:][a-z0-9]+)*(:v?\d+\.\d+\.\d+[-+.\w]*)?(@sha256:[0-9a-f]{64})?$/;
+const pinnedImage = z.string().refine(
+  (image) => PINNED_IMAGE.test(image) && (/@sha256:[0-9a-f]{64}$/.test(image) || /:v?\d+\.\d+\.\d+[-+.\w]*$/.test(image)),
+  { message: "expected an image pinned to an exact version tag (like repo/name:1.4.2) or a digest (@sha256:...)" },
+);
+const envoyImage = z.string().regex(/^(docker\.io\/)?envoyproxy\/envoy:v1\.40\.\d+$/, {
+  message: "expected the official Envoy image at an exact 1.40 patch tag, like envoyproxy/envoy:v1.40.2",
+});
+const quantity = z.string().regex(/^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/, {
+  message: "expected a Kubernetes quantity like 250m, 1, 512Mi or 2Gi",
+});
+
+const resourcesSchema = z.strictObject({
+  requests: z.strictObject({ cpu: quantity, memory: quantity }),
+  limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
+});
+export type ResourcesConfig = z.infer<typeof resourcesSchema>;
+
+export const KOSMOS_CLUSTER_TYPES = ["multicloud", "multicloud-dedicated-4", "multicloud-dedicated-8", "multicloud-dedicated-16"] as const;
+export const SCALEWAY_REGIONS = ["fr-par", "nl-ams", "pl-waw"] as const;
+const weekdays = ["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
+
+const devicesSchema = z.strictObject({
+  subnets: z.array(cidr).min(1, { message: "expected at least one device subnet" }),
+  expectedCount: positiveInt.default(250_000),
+  reportIntervalSeconds: positiveInt.default(300),
+  maxDatagramBytes: positiveInt.max(65_535, { message: "expected at most 65535 bytes" }).default(1_280),
+});
+
+const ingressPoolSchema = z.strictObject({
+  nodeType: z.string().min(1),
+  size: positiveInt,
+  zone: z.string().regex(/^(fr-par|nl-ams|pl-waw)-[1-3]$/, { message: "expected a zone like fr-par-2" }).optional(),
+  autohealing: z.boolean().default(true),
+  rootVolumeSizeGb: positiveInt.optional(),
+});
+
+const generalPoolSchema = z.strictObject({
+  name: dnsLabel,
+  nodeType: z.string().min(1),
+  size: positiveInt,
+  autoscaling: z.boolean().default(false),
+  minSize: z.number().int().nonnegative().optional(),
+  maxSize: positiveInt.optional(),
+  autohealing: z.boolean().default(true),
+});
+
+const externalPoolSchema = z.strictObject({ name: dnsLabel });
+
+const clusterSchema = z.strictObject({
+  name: dnsLabel,
+  region: z.enum(SCALEWAY_REGIONS).default("fr-par"),
+  type: z.enum(KOSMOS_CLUSTER_TYPES, {
+    message: `expected a Kosmos cluster type: ${KOSMOS_CLUSTER_TYPES.join(", ")}`,
+  }).default("multicloud"),
+  kubernetesVersion: z.string().regex(/^\d+\.\d+(\.\d+)?$/, { message: "expected a Kubernetes version x.y or x.y.z" }),
+  autoUpgrade: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      maintenanceWindowDay: z.enum(weekdays).default("sunday"),
+      maintenanceWindowStartHour: z.number().int().min(0).max(23, { message: "expected an hour in 0-23" }).default(3),
+    })
+    .default({ enabled: false, maintenanceWindowDay: "sunday", maintenanceWindowStartHour: 3 }),
+  podCidr: cidr.default("100.64.0.0/15"),
+  serviceCidr: cidr.default("10.32.0.0/20"),
+  tags: z.array(z.string().min(1)).default([]),
+  deleteAdditionalResources: z.boolean().default(false),
+  protect: z.boolean().optional(),
+  ingressPool: ingressPoolSchema,
+  generalPools: z.array(generalPoolSchema).default([]),
+  externalPools: z.array(externalPoolSchema).default([]),
+});
+
+const concentratorSchema = z.strictObject({
+  name: dnsLabel,
+  publicKey: wireguardKey,
+  /** Where the gateway reaches the concentrator; omitted when only the concentrator dials in. */
+  endpoint: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { message: "expected host:port" })
+    .optional(),
+  /** Public source addresses the concentrator's WireGuard packets come from. */
+  sourceCidrs: z.array(cidr).min(1, { message: "expected at least one source CIDR" }),
+});
+
+const downloadSchema = z.strictObject({
+  version: z.string().regex(/^v?\d+\.\d+\.\d+$/, { message: "expected an exact version like v1.34.2" }),
+  /** Required before deployment; a plan may run without it (see stacks/environment.ts). */
+  sha256: sha256.optional(),
+});
+
+const gatewaySchema = z.strictObject({
+  zone: z.string().regex(/^(fr-par|nl-ams|pl-waw)-[1-3]$/, { message: "expected a zone like fr-par-1" }).default("fr-par-1"),
+  instanceType: z.string().min(1).default("PRO2-XXS"),
+  image: z.string().min(1).default("debian_bookworm"),
+  tunnelAddress: ipv4.default("10.5.0.1"),
+  kiloListenPort: port.default(51820),
+  persistentKeepaliveSeconds: z.number().int().min(0).max(65535).default(25),
+  adminCidrs: z.array(cidr).default([]),
+  uplink: z.strictObject({
+    address: ipv4.default("10.5.1.1"),
+    listenPort: port.default(51821),
+    concentrators: z.array(concentratorSchema).min(1, { message: "expected at least one concentrator" }),
+  }),
+  downlinkSourceRewrite: z.boolean().default(false),
+  tools: z.strictObject({ kgctl: downloadSchema, kubectl: downloadSchema }),
+});
+
+const ingressSchema = z.strictObject({
+  namespace: dnsLabel.default("iot-ingress"),
+  /** The address devices send to; the gateway owns it. Defaults to the gateway's uplink address. */
+  address: ipv4.optional(),
+  port: port.default(5683),
+  envoyImage: envoyImage.default("envoyproxy/envoy:v1.40.2"),
+  edsSidecarImage: pinnedImage.default("node:22.21.1-alpine3.22"),
+  concurrency: positiveInt.max(64).default(2),
+  idleTimeoutSeconds: positiveInt.default(60),
+  adminPort: port.default(9901),
+  resources: resourcesSchema.default({ requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } }),
+});
+
+const decoderSchema = z.strictObject({
+  namespace: dnsLabel.default("iot-decoder"),
+  name: dnsLabel.default("decoder"),
+  image: pinnedImage,
+  replicas: positiveInt,
+  port: port.default(5683),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "expected an environment variable name" }), z.string()).default({}),
+  downlinkPorts: z.array(port).default([]),
+  healthPort: port.default(8080),
+  resources: resourcesSchema.default({ requests: { cpu: "250m", memory: "128Mi" }, limits: { memory: "256Mi" } }),
+});
+
+export const ENVIRONMENTS = ["prod", "preview"] as const;
+
+export const stackConfigSchema = z.strictObject({
+  environment: z.enum(ENVIRONMENTS, { message: `expected one of ${ENVIRONMENTS.join(", ")}` }),
+  devices: devicesSchema,
+  cluster: clusterSchema,
+  gateway: gatewaySchema,
+  ingress: ingressSchema.default(ingressSchema.parse({})),
+  decoder: decoderSchema,
+});
+
+export type StackConfigInput = z.input<typeof stackConfigSchema>;
+export type ParsedStackConfig = z.output<typeof stackConfigSchema>;

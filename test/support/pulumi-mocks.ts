@@ -1,0 +1,113 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** A resource the program registered, as the engine would have received it. */
+export interface RecordedResource {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+  readonly custom: boolean;
+}
+
+/** Outputs the cloud would compute, so components that read them (URLs, certificates) see realistic values. */
+function computedOutputs(type: string, name: string): Record<string, unknown> {
+  switch (type) {
+    case "scaleway:kubernetes/cluster:Cluster":
+      return {
+        apiserverUrl: `https://${name}.api.k8s.fr-par.scw.cloud:6443`,
+        kubeconfigs: [
+          {
+            configFile: `apiVersion: v1\nkind: Config\n# admin kubeconfig of ${name}\n`,
+            host: `https://${name}.api.k8s.fr-par.scw.cloud:6443`,
+            token: `admin-token-of-${name}`,
+            clusterCaCertificate: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t",
+          },
+        ],
+      };
+    case "scaleway:instance/ip:Ip":
+      return { address: "51.15.0.10" };
+    default:
+      return {};
+  }
+}
+
+/**
+ * Installs Pulumi mocks that record every resource. Returns the live list: it fills as the program runs.
+ * Call from `beforeAll`, before the program or component module is loaded.
+ */
+export function recordResources(options: { project?: string; stack?: string; preview?: boolean } = {}): RecordedResource[] {
+  const recorded: RecordedResource[] = [];
+  pulumi.runtime.setMocks(
+    {
+      newResource(args: pulumi.runtime.MockResourceArgs) {
+        recorded.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
+        return {
+          id: `${args.name}-id`,
+          state: { ...args.inputs, ...computedOutputs(args.type, args.name) },
+        };
+      },
+      call(args: pulumi.runtime.MockCallArgs) {
+        return args.inputs;
+      },
+    },
+    options.project ?? "iot-udp-ingress",
+    options.stack ?? "test",
+    options.preview ?? false,
+  );
+  return recorded;
+}
+
+/** Resolves an Output (or a plain value) for assertions; mocks resolve every output. */
+export function valueOf<T>(output: pulumi.Input<T>): Promise<T> {
+  return new Promise((resolve) => pulumi.output(output).apply((value) => resolve(value as T)));
+}
+
+/** Whether an Output is marked secret. */
+export function isSecret<T>(output: pulumi.Output<T>): Promise<boolean> {
+  return pulumi.isSecret(output);
+}
+
+/** Lets the engine finish registering resources created from `apply` callbacks. */
+export async function settle(): Promise<void> {
+  for (let round = 0; round < 5; round += 1) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+export function resourcesOfType(recorded: readonly RecordedResource[], type: string): RecordedResource[] {
+  return recorded.filter((resource) => resource.type === type);
+}
+
+export function onlyResource(recorded: readonly RecordedResource[], type: string, name?: string): RecordedResource {
+  const matches = resourcesOfType(recorded, type).filter((resource) => name === undefined || resource.name === name);
+  if (matches.length !== 1) {
+    throw new Error(`expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${matches.length}`);
+  }
+  return matches[0];
+}
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/** Whether a recorded input value arrived as a secret. */
+export function isSecretInput(value: unknown): boolean {
+  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+}
+
+/** The value inside a secret input, or the value itself. */
+export function unwrapSecret(value: unknown): unknown {
+  return isSecretInput(value) ? (value as { value: unknown }).value : value;
+}
+
+/**
+ * Every string of a resource's inputs that is NOT inside a secret, with its path. Tests search it for key material
+ * and tokens to prove they never travel in plain text.
+ */
+export function plainStrings(value: unknown, path = ""): Array<{ path: string; text: string }> {
+  if (isSecretInput(value)) return [];
+  if (typeof value === "string") return [{ path, text: value }];
+  if (Array.isArray(value)) return value.flatMap((item, index) => plainStrings(item, `${path}[${index}]`));
+  if (typeof value === "object" && value !== null) {
+    return Object.entries(value).flatMap(([key, item]) => plainStrings(item, path === "" ? key : `${path}.${key}`));
+  }
+  return [];
+}
