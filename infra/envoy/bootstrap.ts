@@ -1,0 +1,170 @@
+import { posix } from "node:path";
+import {
+  Bootstrap,
+  Cluster,
+  Listener,
+  UDP_PROXY_CONFIG_TYPE,
+  UDP_PROXY_ROUTE_TYPE,
+  UdpProxyConfig,
+} from "./envoy-api";
+
+/** Defaults of EnvoyBootstrapOptions. */
+export const ENVOY_BOOTSTRAP_DEFAULTS = {
+  adminPort: 9901,
+  listenerName: "iot_udp",
+  statPrefix: "iot_udp",
+  clusterName: "decoder",
+  nodeId: "iot-udp-ingress",
+  idleTimeoutSeconds: 60,
+  /** Envoy's own default; set it to the device protocol's largest datagram. */
+  maxRxDatagramSize: 1500,
+  edsDirectory: "/var/run/envoy-eds",
+  edsFileName: "endpoints.json",
+} as const;
+
+export interface EnvoyBootstrapOptions {
+  /** UDP port the devices send to (the gateway DNATs to it on the node's Kilo IP). */
+  listenerPort: number;
+  /** Cluster circuit breaker max_connections = concurrent session cap (see sizeEnvoySessions). */
+  maxConnections: number;
+  /** Admin port on 127.0.0.1. Default 9901. */
+  adminPort?: number;
+  /** Default "iot_udp". */
+  listenerName?: string;
+  /** Stats land under udp.<statPrefix>.*. Default "iot_udp". */
+  statPrefix?: string;
+  /** Envoy cluster of the node-local decoder endpoints; the EDS file must use the same name. Default "decoder". */
+  clusterName?: string;
+  /** Bootstrap node.id and node.cluster; file-based xDS subscriptions require both. Default "iot-udp-ingress". */
+  nodeId?: string;
+  /** udp_proxy idle_timeout in whole seconds. Default 60. */
+  idleTimeoutSeconds?: number;
+  /** Largest datagram accepted from devices and from decoders, bytes (1..65535). Default 1500. */
+  maxRxDatagramSize?: number;
+  /** Absolute directory shared with the EDS sidecar; Envoy watches it for the file being renamed in. Default "/var/run/envoy-eds". */
+  edsDirectory?: string;
+  /** EDS file name inside edsDirectory; ".json" so Envoy parses it as JSON. Default "endpoints.json". */
+  edsFileName?: string;
+}
+
+type ResolvedOptions = Required<EnvoyBootstrapOptions>;
+
+export class EnvoyBootstrapOptionsError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid Envoy bootstrap options: ${problems.join("; ")}`);
+    this.name = "EnvoyBootstrapOptionsError";
+  }
+}
+
+const UINT32_MAX = 4_294_967_295;
+/** Envoy stat names and cluster names: keep to characters that need no escaping in stats. */
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+function integerProblem(name: string, value: number, min: number, max: number): string | undefined {
+  return Number.isSafeInteger(value) && value >= min && value <= max
+    ? undefined
+    : `${name} must be an integer in [${min}, ${max}], got ${String(value)}`;
+}
+
+function nameProblem(name: string, value: string): string | undefined {
+  return NAME.test(value) ? undefined : `${name} must match ${NAME.source}, got "${value}"`;
+}
+
+function optionProblems(o: ResolvedOptions): string[] {
+  const problems = [
+    integerProblem("listenerPort", o.listenerPort, 1, 65535),
+    integerProblem("adminPort", o.adminPort, 1, 65535),
+    integerProblem("maxConnections", o.maxConnections, 1, UINT32_MAX),
+    integerProblem("idleTimeoutSeconds", o.idleTimeoutSeconds, 1, 315_576_000_000),
+    integerProblem("maxRxDatagramSize", o.maxRxDatagramSize, 1, 65535),
+    nameProblem("listenerName", o.listenerName),
+    nameProblem("statPrefix", o.statPrefix),
+    nameProblem("clusterName", o.clusterName),
+    nameProblem("nodeId", o.nodeId),
+  ];
+  const dir = o.edsDirectory;
+  if (!posix.isAbsolute(dir) || posix.normalize(dir) !== dir || dir.endsWith("/")) {
+    problems.push(`edsDirectory must be a normalised absolute path without trailing slash, got "${dir}"`);
+  }
+  if (!/^[A-Za-z0-9_.-]+\.json$/.test(o.edsFileName)) {
+    problems.push(`edsFileName must be a plain file name ending in .json, got "${o.edsFileName}"`);
+  }
+  return problems.filter((p): p is string => p !== undefined);
+}
+
+export function resolveEnvoyBootstrapOptions(options: EnvoyBootstrapOptions): ResolvedOptions {
+  const resolved: ResolvedOptions = { ...ENVOY_BOOTSTRAP_DEFAULTS, ...stripUndefined(options) };
+  const problems = optionProblems(resolved);
+  if (problems.length > 0) throw new EnvoyBootstrapOptionsError(problems);
+  return resolved;
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Where the sidecar writes and Envoy reads the EDS file. */
+export function edsFilePath(options: Pick<EnvoyBootstrapOptions, "edsDirectory" | "edsFileName">): string {
+  return posix.join(
+    options.edsDirectory ?? ENVOY_BOOTSTRAP_DEFAULTS.edsDirectory,
+    options.edsFileName ?? ENVOY_BOOTSTRAP_DEFAULTS.edsFileName,
+  );
+}
+
+function udpProxyConfig(o: ResolvedOptions): UdpProxyConfig {
+  return {
+    "@type": UDP_PROXY_CONFIG_TYPE,
+    stat_prefix: o.statPrefix,
+    // `cluster` is deprecated; a matcher with only on_no_match routes every datagram to one cluster.
+    matcher: {
+      on_no_match: {
+        action: { name: "route", typed_config: { "@type": UDP_PROXY_ROUTE_TYPE, cluster: o.clusterName } },
+      },
+    },
+    idle_timeout: `${o.idleTimeoutSeconds}s`,
+    // Decoders must see the device address; needs CAP_NET_ADMIN (IP_TRANSPARENT) in the Envoy container.
+    use_original_src_ip: true,
+    // MAGLEV hashes the source IP, so a device whose source port changes stays on the same decoder.
+    hash_policies: [{ source_ip: true }],
+    upstream_socket_config: { max_rx_datagram_size: o.maxRxDatagramSize },
+  };
+}
+
+function listener(o: ResolvedOptions): Listener {
+  return {
+    name: o.listenerName,
+    address: { socket_address: { protocol: "UDP", address: "0.0.0.0", port_value: o.listenerPort } },
+    udp_listener_config: { downstream_socket_config: { max_rx_datagram_size: o.maxRxDatagramSize } },
+    listener_filters: [{ name: "envoy.filters.udp_listener.udp_proxy", typed_config: udpProxyConfig(o) }],
+  };
+}
+
+function cluster(o: ResolvedOptions): Cluster {
+  return {
+    name: o.clusterName,
+    type: "EDS",
+    eds_cluster_config: {
+      eds_config: {
+        // The sidecar renames a new file into the directory; watching the directory catches that move.
+        path_config_source: { path: edsFilePath(o), watched_directory: { path: o.edsDirectory } },
+        resource_api_version: "V3",
+      },
+      service_name: o.clusterName,
+    },
+    lb_policy: "MAGLEV",
+    circuit_breakers: {
+      // Every session holds one connection slot; above the cap datagrams are dropped and counted in upstream_cx_overflow.
+      thresholds: [{ priority: "DEFAULT", max_connections: o.maxConnections, track_remaining: true }],
+    },
+  };
+}
+
+export function renderEnvoyBootstrap(options: EnvoyBootstrapOptions): Bootstrap {
+  const o = resolveEnvoyBootstrapOptions(options);
+  return {
+    node: { id: o.nodeId, cluster: o.nodeId },
+    // Admin has no authentication: loopback only (hostNetwork would otherwise expose it on the node).
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } },
+    static_resources: { listeners: [listener(o)], clusters: [cluster(o)] },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Session budget of one Envoy ingress pod.
+ *
+ * udp_proxy opens one upstream socket (one fd, one local port) per session, and a session lives
+ * until it has been idle for `idle_timeout`. A device reporting every `reportInterval` seconds
+ * therefore holds a session for min(1, idleTimeout / reportInterval) of the time. The gateway
+ * spreads devices evenly over the ingress nodes by hash, so one node carries its share of them.
+ */
+
+/** Multiplier over the expected sessions per node: covers uneven hashing, bursts and a node being drained. */
+export const DEFAULT_SESSION_HEADROOM = 1.5;
+
+/**
+ * File descriptors Envoy needs besides session sockets: per-worker listener sockets and event
+ * loops, the admin listener and its connections, inotify watches, stdio and logs. A few dozen in
+ * practice; 1024 leaves room without mattering next to hundreds of thousands of sessions.
+ */
+export const DEFAULT_BASE_FILE_DESCRIPTORS = 1024;
+
+/** Largest value an Envoy UInt32Value (max_connections) can carry. */
+const UINT32_MAX = 4_294_967_295;
+
+export interface SessionSizingInput {
+  /** Devices sending to the ingress address in total. */
+  devices: number;
+  /** udp_proxy idle_timeout in seconds. */
+  idleTimeoutSeconds: number;
+  /** Longest interval between two datagrams of one device, in seconds. */
+  reportIntervalSeconds: number;
+  /** Ingress nodes the gateway spreads devices over. */
+  ingressNodes: number;
+  /** Defaults to DEFAULT_SESSION_HEADROOM; at least 1. */
+  headroom?: number;
+  /** Defaults to DEFAULT_BASE_FILE_DESCRIPTORS. */
+  baseFileDescriptors?: number;
+}
+
+export interface SessionSizing {
+  /** Expected concurrent sessions on one node. */
+  sessionsPerNode: number;
+  /** Cluster circuit breaker max_connections: sessionsPerNode × headroom, rounded up. */
+  maxConnections: number;
+  /** Hard RLIMIT_NOFILE the Envoy container needs: maxConnections + base descriptors. */
+  fileDescriptorLimit: number;
+}
+
+export class SessionSizingError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid Envoy session sizing input: ${problems.join("; ")}`);
+    this.name = "SessionSizingError";
+  }
+}
+
+function positiveIntegerProblem(name: string, value: number): string | undefined {
+  return Number.isSafeInteger(value) && value > 0 ? undefined : `${name} must be a positive integer, got ${String(value)}`;
+}
+
+function sizingProblems(input: SessionSizingInput, headroom: number, base: number): string[] {
+  const problems = [
+    positiveIntegerProblem("devices", input.devices),
+    positiveIntegerProblem("idleTimeoutSeconds", input.idleTimeoutSeconds),
+    positiveIntegerProblem("reportIntervalSeconds", input.reportIntervalSeconds),
+    positiveIntegerProblem("ingressNodes", input.ingressNodes),
+  ];
+  if (!Number.isFinite(headroom) || headroom < 1) {
+    problems.push(`headroom must be a finite number >= 1, got ${String(headroom)}`);
+  }
+  if (!Number.isSafeInteger(base) || base < 0) {
+    problems.push(`baseFileDescriptors must be a non-negative integer, got ${String(base)}`);
+  }
+  return problems.filter((p): p is string => p !== undefined);
+}
+
+function ceilDiv(numerator: number, denominator: number): number {
+  if (!Number.isSafeInteger(numerator) || !Number.isSafeInteger(denominator)) {
+    throw new SessionSizingError([`sizing product ${numerator}/${denominator} is too large to compute exactly`]);
+  }
+  return Math.floor((numerator + denominator - 1) / denominator);
+}
+
+/** 1000 × 1.1 is 1100.0000000000002 in binary floating point; that must still give 1100. */
+function ceilIgnoringRoundingNoise(value: number): number {
+  return Math.ceil(value - Math.abs(value) * 1e-12);
+}
+
+export function sizeEnvoySessions(input: SessionSizingInput): SessionSizing {
+  const headroom = input.headroom ?? DEFAULT_SESSION_HEADROOM;
+  const base = input.baseFileDescriptors ?? DEFAULT_BASE_FILE_DESCRIPTORS;
+  const problems = sizingProblems(input, headroom, base);
+  if (problems.length > 0) throw new SessionSizingError(problems);
+
+  // Integer arithmetic keeps e.g. 250000 × 60/300 from landing a hair above 50000.
+  const activeSeconds = Math.min(input.idleTimeoutSeconds, input.reportIntervalSeconds);
+  const sessionsPerNode = ceilDiv(input.devices * activeSeconds, input.reportIntervalSeconds * input.ingressNodes);
+  const maxConnections = ceilIgnoringRoundingNoise(sessionsPerNode * headroom);
+  if (maxConnections > UINT32_MAX) {
+    throw new SessionSizingError([`max_connections ${maxConnections} exceeds the UInt32 limit ${UINT32_MAX}`]);
+  }
+  return { sessionsPerNode, maxConnections, fileDescriptorLimit: maxConnections + base };
+}
