@@ -82,8 +82,21 @@ function problemsOfIssue(issue: z.core.$ZodIssue): ConfigProblem[] {
       message: "unknown key (check its spelling against README.md)",
     }));
   }
-  if (issue.code === "invalid_type" && issue.input === undefined) {
-    return [{ path, message: `is required (${issue.expected})` }];
+  // `.int()` reports a fraction as a type error; its own message says more than the generic one.
+  if (issue.code === "invalid_type" && issue.expected !== "int") {
+    const message =
+      issue.input === undefined ? `is required (${issue.expected})` : `expected ${issue.expected}, got ${describeValue(issue.input)}`;
+    return [{ path, message }];
+  }
+  if (issue.code === "invalid_key") {
+    return issue.issues.map((inner) => ({ path, message: inner.message }));
   }
   return [{ path: path === "" ? "(root)" : path, message: issue.message }];
+}
+
+function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return "a list";
+  if (value === null) return "null";
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${JSON.stringify(value)}`;
 }

@@ -18,6 +18,7 @@ const config = loadConfig();
 const environment = createEnvironment(pulumi.getStack(), config);
 
 export const environmentName = config.environment;
+export const clusterProtected = config.cluster.protect;
 export const clusterId = environment.cluster.clusterId;
 export const apiServerUrl = environment.cluster.apiServerUrl;
 export const kubeconfig = environment.cluster.kubeconfig;

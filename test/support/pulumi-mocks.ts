@@ -23,6 +23,11 @@ function computedOutputs(type: string, name: string): Record<string, unknown> {
           },
         ],
       };
+    case "pulumi:pulumi:StackReference":
+      return {
+        outputs: { kubeconfig: `apiVersion: v1\nkind: Config\n# admin kubeconfig of ${name}\n`, clusterId: "fr-par/cluster" },
+        secretOutputNames: ["kubeconfig"],
+      };
     case "scaleway:instance/ip:Ip":
       return { address: "51.15.0.10" };
     default:

@@ -1,0 +1,197 @@
+import { ConfigError, parseStackConfig, rawStackConfigFromPulumi } from "../../stacks/config";
+import { pulumiConfigOfStack, rawConfigOfStack, STACKS } from "../support/stack-files";
+
+/** A small valid config; each invalid case below changes one thing in a deep copy of it. */
+function validConfig(): Record<string, any> {
+  return {
+    environment: "preview",
+    devices: { subnets: ["10.200.0.0/20"] },
+    cluster: { name: "iot-test", kubernetesVersion: "1.34.2", ingressPool: { nodeType: "PRO2-S", size: 2 } },
+    gateway: {
+      adminCidrs: ["198.51.100.0/28"],
+      uplink: {
+        concentrators: [
+          { name: "apn", publicKey: "FivtuBrHeD4Z4BpQca5Gng+gApYzRGb3tdtj68rbMUA=", sourceCidrs: ["203.0.113.10/32"] },
+        ],
+      },
+      tools: {
+        kgctl: { version: "0.6.0" },
+        kubectl: { version: "v1.34.1", sha256: "7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3" },
+      },
+    },
+    decoder: { image: "rg.fr-par.scw.cloud/iot/decoder:1.8.0", replicas: 2 },
+  };
+}
+
+function problemsOf(change: (config: Record<string, any>) => void): string[] {
+  const config = validConfig();
+  change(config);
+  try {
+    parseStackConfig(config);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
+    throw error;
+  }
+  return [];
+}
+
+describe("parseStackConfig", () => {
+  it("accepts the minimal config and fills every default", () => {
+    const config = parseStackConfig(validConfig());
+    expect(config.cluster).toMatchObject({
+      region: "fr-par",
+      type: "multicloud",
+      podCidr: "100.64.0.0/15",
+      serviceCidr: "10.32.0.0/20",
+      protect: false,
+      deleteAdditionalResources: false,
+      autoUpgrade: { enabled: false, maintenanceWindowDay: "sunday", maintenanceWindowStartHour: 3 },
+      generalPools: [],
+      externalPools: [],
+    });
+    expect(config.devices).toEqual({
+      subnets: ["10.200.0.0/20"],
+      expectedCount: 250000,
+      reportIntervalSeconds: 300,
+      maxDatagramBytes: 1280,
+    });
+    expect(config.gateway).toMatchObject({
+      zone: "fr-par-1",
+      instanceType: "PRO2-XXS",
+      image: "debian_bookworm",
+      tunnelAddress: "10.5.0.1",
+      kiloListenPort: 51820,
+      persistentKeepaliveSeconds: 25,
+      downlinkSourceRewrite: false,
+      uplink: { address: "10.5.1.1", listenPort: 51821 },
+    });
+    expect(config.ingress).toEqual({
+      namespace: "iot-ingress",
+      address: "10.5.1.1",
+      port: 5683,
+      envoyImage: "envoyproxy/envoy:v1.40.2",
+      edsSidecarImage: "node:22.21.1-alpine3.22",
+      concurrency: 2,
+      idleTimeoutSeconds: 60,
+      adminPort: 9901,
+      resources: { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+    });
+    expect(config.decoder).toMatchObject({ namespace: "iot-decoder", name: "decoder", port: 5683, env: {}, downlinkPorts: [] });
+  });
+
+  it("protects prod by default and lets a stack say otherwise", () => {
+    expect(parseStackConfig({ ...validConfig(), environment: "prod" }).cluster.protect).toBe(true);
+    const unprotected = validConfig();
+    unprotected.environment = "prod";
+    unprotected.cluster.protect = false;
+    expect(parseStackConfig(unprotected).cluster.protect).toBe(false);
+  });
+
+  it.each(STACKS)("accepts the committed %s stack file", (stack) => {
+    const config = parseStackConfig(rawConfigOfStack(stack));
+    expect(config.environment).toBe(stack);
+  });
+
+  it("keeps the two stacks different where environments must differ", () => {
+    const preview = parseStackConfig(rawConfigOfStack("preview"));
+    const prod = parseStackConfig(rawConfigOfStack("prod"));
+    expect(preview.cluster.name).not.toBe(prod.cluster.name);
+    expect(preview.devices.subnets).not.toEqual(prod.devices.subnets);
+    expect(prod.cluster.protect).toBe(true);
+    expect(preview.cluster.protect).toBe(false);
+    expect(prod.cluster.ingressPool.size).toBeGreaterThan(preview.cluster.ingressPool.size);
+  });
+
+  it("reads the project's keys out of Pulumi's flat config map and leaves providers' keys alone", () => {
+    const raw = rawStackConfigFromPulumi(pulumiConfigOfStack("preview"));
+    expect(Object.keys(raw).sort()).toEqual(["cluster", "decoder", "devices", "environment", "gateway", "ingress"]);
+    expect(raw.environment).toBe("preview");
+  });
+
+  const invalidCases: Array<[string, (config: Record<string, any>) => void, string]> = [
+    ["unknown environment", (c) => (c.environment = "staging"), "environment: expected one of prod, preview"],
+    ["missing section", (c) => delete c.decoder, "decoder: is required"],
+    ["unknown top-level key", (c) => (c.gatway = {}), "gatway: unknown key"],
+    ["unknown nested key", (c) => (c.cluster.ingressPool.sise = 3), "cluster.ingressPool.sise: unknown key"],
+    ["cluster name with capitals", (c) => (c.cluster.name = "IoT"), "cluster.name: expected a DNS label"],
+    ["Kapsule cluster type", (c) => (c.cluster.type = "kapsule"), "cluster.type: expected a Kosmos cluster type"],
+    ["Kubernetes version with a v", (c) => (c.cluster.kubernetesVersion = "v1.34"), "cluster.kubernetesVersion: expected a Kubernetes version"],
+    ["Kubernetes version as a number", (c) => (c.cluster.kubernetesVersion = 1.34), "cluster.kubernetesVersion: expected string"],
+    ["patch version with auto-upgrade", (c) => (c.cluster.autoUpgrade = { enabled: true }), "cluster.kubernetesVersion: with cluster.autoUpgrade.enabled"],
+    ["unknown region", (c) => (c.cluster.region = "us-east"), "cluster.region"],
+    ["ingress pool of zero nodes", (c) => (c.cluster.ingressPool.size = 0), "cluster.ingressPool.size: expected a number above 0"],
+    ["ingress pool size as text", (c) => (c.cluster.ingressPool.size = "2"), "cluster.ingressPool.size: expected number"],
+    ["pod CIDR that is not a CIDR", (c) => (c.cluster.podCidr = "100.64.0.0"), "cluster.podCidr: \"100.64.0.0\" is not an IPv4 CIDR"],
+    ["service CIDR inside the pod CIDR", (c) => (c.cluster.serviceCidr = "100.65.0.0/20"), "cluster.serviceCidr: 100.65.0.0/20 overlaps the pod CIDR"],
+    ["pod CIDR over the Kilo subnet", (c) => (c.cluster.podCidr = "10.0.0.0/8"), "cluster.podCidr: 10.0.0.0/8 overlaps the Kilo subnet"],
+    ["no device subnet", (c) => (c.devices.subnets = []), "devices.subnets: expected at least one device subnet"],
+    ["device subnet with host bits", (c) => (c.devices.subnets = ["10.200.1.0/20"]), "devices.subnets[0]: \"10.200.1.0/20\" has host bits set"],
+    ["device subnets overlapping each other", (c) => (c.devices.subnets = ["10.200.0.0/20", "10.200.8.0/24"]), "devices.subnets[1]: 10.200.8.0/24 overlaps devices.subnets[0]"],
+    ["device subnet over the pod CIDR", (c) => (c.devices.subnets = ["100.64.0.0/16"]), "devices.subnets[0]: 100.64.0.0/16 overlaps the pod CIDR"],
+    ["device subnet over the service CIDR", (c) => (c.devices.subnets = ["10.32.0.0/24"]), "devices.subnets[0]: 10.32.0.0/24 overlaps the service CIDR"],
+    ["device subnet over the Kilo subnet", (c) => (c.devices.subnets = ["10.4.128.0/17"]), "devices.subnets[0]: 10.4.128.0/17 overlaps the Kilo subnet"],
+    ["device subnet containing the tunnel address", (c) => (c.devices.subnets = ["10.5.0.0/24"]), "devices.subnets[0]: 10.5.0.0/24 contains the gateway tunnel address 10.5.0.1"],
+    ["tunnel address in the Kilo subnet", (c) => (c.gateway.tunnelAddress = "10.4.0.200"), "gateway.tunnelAddress: 10.4.0.200 is inside the Kilo subnet"],
+    ["tunnel address that is not an address", (c) => (c.gateway.tunnelAddress = "10.5.0.300"), "gateway.tunnelAddress: expected an IPv4 address"],
+    ["same tunnel and uplink address", (c) => (c.gateway.uplink.address = "10.5.0.1"), "gateway.uplink.address: must differ from gateway.tunnelAddress"],
+    ["ingress port 0", (c) => (c.ingress = { port: 0 }), "ingress.port: expected a port in 1-65535"],
+    ["uplink port above 65535", (c) => (c.gateway.uplink.listenPort = 70000), "gateway.uplink.listenPort: expected a port in 1-65535"],
+    ["fractional decoder port", (c) => (c.decoder.port = 5683.5), "decoder.port: expected a whole port number"],
+    ["SSH open to the internet", (c) => (c.gateway.adminCidrs = ["0.0.0.0/0"]), "gateway.adminCidrs[0]: 0.0.0.0/0 would open SSH"],
+    ["concentrator without a public key", (c) => delete c.gateway.uplink.concentrators[0].publicKey, "gateway.uplink.concentrators[0].publicKey: is required"],
+    ["concentrator key of 31 bytes", (c) => (c.gateway.uplink.concentrators[0].publicKey = "FivtuBrHeD4Z4BpQca5Gng+gApYzRGb3tdtj68rbMU="), "gateway.uplink.concentrators[0].publicKey: expected a WireGuard public key"],
+    ["no concentrator", (c) => (c.gateway.uplink.concentrators = []), "gateway.uplink.concentrators: expected at least one concentrator"],
+    ["concentrator reachable from anywhere", (c) => (c.gateway.uplink.concentrators[0].sourceCidrs = ["0.0.0.0/0"]), "gateway.uplink.concentrators[0].sourceCidrs[0]: 0.0.0.0/0 is too wide"],
+    ["kubectl sum that is not sha256", (c) => (c.gateway.tools.kubectl.sha256 = "abc"), "gateway.tools.kubectl.sha256: expected a sha256 sum"],
+    ["decoder image on latest", (c) => (c.decoder.image = "rg.fr-par.scw.cloud/iot/decoder:latest"), "decoder.image: expected an image pinned"],
+    ["decoder image without a tag", (c) => (c.decoder.image = "rg.fr-par.scw.cloud/iot/decoder"), "decoder.image: expected an image pinned"],
+    ["decoder image on a floating minor tag", (c) => (c.decoder.image = "decoder:1.8"), "decoder.image: expected an image pinned"],
+    ["Envoy outside 1.40", (c) => (c.ingress = { envoyImage: "envoyproxy/envoy:v1.39.1" }), "ingress.envoyImage: expected the official Envoy image"],
+    ["Envoy on a floating tag", (c) => (c.ingress = { envoyImage: "envoyproxy/envoy:v1.40-latest" }), "ingress.envoyImage: expected the official Envoy image"],
+    ["sidecar image unpinned", (c) => (c.ingress = { edsSidecarImage: "node:22-alpine" }), "ingress.edsSidecarImage: expected an image pinned"],
+    ["fewer decoders than ingress nodes", (c) => (c.decoder.replicas = 1), "decoder.replicas: 1 is below cluster.ingressPool.size (2)"],
+    ["decoder env var with a bad name", (c) => (c.decoder.env = { "LOG-LEVEL": "x" }), "decoder.env.LOG-LEVEL: expected an environment variable name"],
+    ["resources with a bad quantity", (c) => (c.decoder.resources = { requests: { cpu: "lots", memory: "1Gi" }, limits: { memory: "1Gi" } }), "decoder.resources.requests.cpu: expected a Kubernetes quantity"],
+    ["autoscaling pool without bounds", (c) => (c.cluster.generalPools = [{ name: "backend", nodeType: "PRO2-M", size: 2, autoscaling: true }]), "cluster.generalPools[0]: autoscaling needs minSize and maxSize"],
+    ["pool named like the ingress pool", (c) => (c.cluster.externalPools = [{ name: "ingress" }]), "cluster: pool name \"ingress\" is used twice"],
+    ["maintenance hour 24", (c) => (c.cluster.autoUpgrade = { maintenanceWindowStartHour: 24 }), "cluster.autoUpgrade.maintenanceWindowStartHour: expected an hour in 0-23"],
+  ];
+
+  it("has a broad table of invalid configs", () => {
+    expect(invalidCases.length).toBeGreaterThanOrEqual(25);
+  });
+
+  it.each(invalidCases)("rejects %s, naming the key", (_name, change, expected) => {
+    const problems = problemsOf(change);
+    expect(problems.some((problem) => problem.startsWith(expected))).toBe(true);
+  });
+
+  it("lists every problem at once, one line each, without a stack trace as the message", () => {
+    const config = validConfig();
+    config.environment = "qa";
+    config.decoder.replicas = 0;
+    config.devices.subnets = ["10.4.0.0/24"];
+    let message = "";
+    try {
+      parseStackConfig(config);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message.split("\n")).toEqual([
+      'Invalid stack configuration (keys under "iot-udp-ingress:" in Pulumi.<stack>.yaml):',
+      "  - environment: expected one of prod, preview",
+      "  - decoder.replicas: expected a number above 0",
+    ]);
+  });
+
+  it("reports cross-key problems only once the shapes are right", () => {
+    const problems = problemsOf((c) => {
+      c.devices.subnets = ["10.4.0.0/24", "10.4.0.0/25"];
+    });
+    expect(problems).toEqual([
+      "devices.subnets[0]: 10.4.0.0/24 overlaps the Kilo subnet 10.4.0.0/16 (10.4.0.0/16)",
+      "devices.subnets[1]: 10.4.0.0/25 overlaps devices.subnets[0] (10.4.0.0/24)",
+      "devices.subnets[1]: 10.4.0.0/25 overlaps the Kilo subnet 10.4.0.0/16 (10.4.0.0/16)",
+    ]);
+  });
+});
