@@ -80,7 +80,8 @@ function ceilDiv(numerator: number, denominator: number): number {
 
 /** 1000 × 1.1 is 1100.0000000000002 in binary floating point; that must still give 1100. */
 function ceilIgnoringRoundingNoise(value: number): number {
-  return Math.ceil(value - Math.abs(value) * 1e-12);
+  // 15 significant digits are exact in a double; the noise lives in the 16th and 17th.
+  return Math.ceil(Number(value.toPrecision(15)));
 }
 
 export function sizeEnvoySessions(input: SessionSizingInput): SessionSizing {

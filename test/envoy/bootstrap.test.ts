@@ -1,0 +1,253 @@
+import { createHash } from "node:crypto";
+import { parse } from "yaml";
+import {
+  Bootstrap,
+  EnvoyBootstrapOptionsError,
+  edsFilePath,
+  envoyBootstrapHash,
+  renderEnvoyBootstrap,
+  serializeEnvoyBootstrap,
+} from "../../infra/envoy";
+import { validateEnvoyMessage } from "./support/envoy-proto-validator";
+
+const BOOTSTRAP = "envoy.config.bootstrap.v3.Bootstrap";
+
+const expectedDefault: Bootstrap = {
+  node: { id: "iot-udp-ingress", cluster: "iot-udp-ingress" },
+  admin: { address: { socket_address: { address: "127.0.0.1", port_value: 9901 } } },
+  static_resources: {
+    listeners: [
+      {
+        name: "iot_udp",
+        address: { socket_address: { protocol: "UDP", address: "0.0.0.0", port_value: 5683 } },
+        udp_listener_config: { downstream_socket_config: { max_rx_datagram_size: 1500 } },
+        listener_filters: [
+          {
+            name: "envoy.filters.udp_listener.udp_proxy",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig",
+              stat_prefix: "iot_udp",
+              matcher: {
+                on_no_match: {
+                  action: {
+                    name: "route",
+                    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route", cluster: "decoder" },
+                  },
+                },
+              },
+              idle_timeout: "60s",
+              use_original_src_ip: true,
+              hash_policies: [{ source_ip: true }],
+              upstream_socket_config: { max_rx_datagram_size: 1500 },
+            },
+          },
+        ],
+      },
+    ],
+    clusters: [
+      {
+        name: "decoder",
+        type: "EDS",
+        eds_cluster_config: {
+          eds_config: {
+            path_config_source: {
+              path: "/var/run/envoy-eds/endpoints.json",
+              watched_directory: { path: "/var/run/envoy-eds" },
+            },
+            resource_api_version: "V3",
+          },
+          service_name: "decoder",
+        },
+        lb_policy: "MAGLEV",
+        circuit_breakers: { thresholds: [{ priority: "DEFAULT", max_connections: 75000, track_remaining: true }] },
+      },
+    ],
+  },
+};
+
+const expectedDefaultYaml = `node:
+  id: iot-udp-ingress
+  cluster: iot-udp-ingress
+admin:
+  address:
+    socket_address:
+      address: 127.0.0.1
+      port_value: 9901
+static_resources:
+  listeners:
+    - name: iot_udp
+      address:
+        socket_address:
+          protocol: UDP
+          address: 0.0.0.0
+          port_value: 5683
+      udp_listener_config:
+        downstream_socket_config:
+          max_rx_datagram_size: 1500
+      listener_filters:
+        - name: envoy.filters.udp_listener.udp_proxy
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig
+            stat_prefix: iot_udp
+            matcher:
+              on_no_match:
+                action:
+                  name: route
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route
+                    cluster: decoder
+            idle_timeout: 60s
+            use_original_src_ip: true
+            hash_policies:
+              - source_ip: true
+            upstream_socket_config:
+              max_rx_datagram_size: 1500
+  clusters:
+    - name: decoder
+      type: EDS
+      eds_cluster_config:
+        eds_config:
+          path_config_source:
+            path: /var/run/envoy-eds/endpoints.json
+            watched_directory:
+              path: /var/run/envoy-eds
+          resource_api_version: V3
+        service_name: decoder
+      lb_policy: MAGLEV
+      circuit_breakers:
+        thresholds:
+          - priority: DEFAULT
+            max_connections: 75000
+            track_remaining: true
+`;
+
+const fullOptions = {
+  listenerPort: 30001,
+  maxConnections: 300000,
+  adminPort: 19000,
+  listenerName: "devices",
+  statPrefix: "devices_in",
+  clusterName: "lpwan-decoder",
+  nodeId: "edge",
+  idleTimeoutSeconds: 120,
+  maxRxDatagramSize: 512,
+  edsDirectory: "/eds",
+  edsFileName: "decoder.json",
+};
+
+describe("renderEnvoyBootstrap", () => {
+  it("renders the default bootstrap exactly", () => {
+    expect(renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 })).toStrictEqual(expectedDefault);
+  });
+
+  it("threads every option into its field", () => {
+    const b = renderEnvoyBootstrap(fullOptions);
+    const listener = b.static_resources.listeners[0]!;
+    const proxy = listener.listener_filters[0]!.typed_config;
+    const cluster = b.static_resources.clusters[0]!;
+    expect(b.node).toStrictEqual({ id: "edge", cluster: "edge" });
+    expect(b.admin.address.socket_address).toStrictEqual({ address: "127.0.0.1", port_value: 19000 });
+    expect(listener.name).toBe("devices");
+    expect(listener.address.socket_address).toStrictEqual({ protocol: "UDP", address: "0.0.0.0", port_value: 30001 });
+    expect(listener.udp_listener_config.downstream_socket_config.max_rx_datagram_size).toBe(512);
+    expect(proxy.stat_prefix).toBe("devices_in");
+    expect(proxy.matcher.on_no_match.action.typed_config.cluster).toBe("lpwan-decoder");
+    expect(proxy.idle_timeout).toBe("120s");
+    expect(proxy.upstream_socket_config.max_rx_datagram_size).toBe(512);
+    expect(cluster.name).toBe("lpwan-decoder");
+    expect(cluster.eds_cluster_config).toStrictEqual({
+      eds_config: {
+        path_config_source: { path: "/eds/decoder.json", watched_directory: { path: "/eds" } },
+        resource_api_version: "V3",
+      },
+      service_name: "lpwan-decoder",
+    });
+    expect(cluster.circuit_breakers.thresholds).toStrictEqual([{ priority: "DEFAULT", max_connections: 300000, track_remaining: true }]);
+  });
+
+  it("keeps defaults for options passed as undefined", () => {
+    expect(renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000, adminPort: undefined, clusterName: undefined })).toStrictEqual(
+      expectedDefault,
+    );
+  });
+
+  it("gives the EDS file path the sidecar must write", () => {
+    expect(edsFilePath({})).toBe("/var/run/envoy-eds/endpoints.json");
+    expect(edsFilePath({ edsDirectory: "/eds", edsFileName: "x.json" })).toBe("/eds/x.json");
+  });
+
+  it.each([
+    [{ listenerPort: 0 }, "listenerPort must be an integer in [1, 65535], got 0"],
+    [{ listenerPort: 65536 }, "listenerPort must be an integer in [1, 65535], got 65536"],
+    [{ listenerPort: 53.5 }, "listenerPort must be an integer in [1, 65535], got 53.5"],
+    [{ adminPort: -1 }, "adminPort must be an integer in [1, 65535], got -1"],
+    [{ maxConnections: 0 }, "maxConnections must be an integer in [1, 4294967295], got 0"],
+    [{ maxConnections: 2 ** 32 }, "maxConnections must be an integer in [1, 4294967295], got 4294967296"],
+    [{ idleTimeoutSeconds: 0 }, "idleTimeoutSeconds must be an integer in [1, 315576000000], got 0"],
+    [{ maxRxDatagramSize: 65536 }, "maxRxDatagramSize must be an integer in [1, 65535], got 65536"],
+    [{ statPrefix: "" }, 'statPrefix must match ^[A-Za-z0-9_.-]+$, got ""'],
+    [{ clusterName: "decoder pods" }, 'clusterName must match ^[A-Za-z0-9_.-]+$, got "decoder pods"'],
+    [{ edsDirectory: "eds" }, 'edsDirectory must be a normalised absolute path without trailing slash, got "eds"'],
+    [{ edsDirectory: "/eds/" }, 'edsDirectory must be a normalised absolute path without trailing slash, got "/eds/"'],
+    [{ edsDirectory: "/a/../eds" }, 'edsDirectory must be a normalised absolute path without trailing slash, got "/a/../eds"'],
+    [{ edsFileName: "endpoints.yaml" }, 'edsFileName must be a plain file name ending in .json, got "endpoints.yaml"'],
+    [{ edsFileName: "sub/endpoints.json" }, 'edsFileName must be a plain file name ending in .json, got "sub/endpoints.json"'],
+  ])("rejects %j", (override, problem) => {
+    const render = () => renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000, ...override });
+    expect(render).toThrow(EnvoyBootstrapOptionsError);
+    expect(render).toThrow(`invalid Envoy bootstrap options: ${problem}`);
+  });
+
+  it("lists every problem at once", () => {
+    try {
+      renderEnvoyBootstrap({ listenerPort: 0, maxConnections: -5, nodeId: "a b" });
+      throw new Error("expected a throw");
+    } catch (error) {
+      expect(error).toBeInstanceOf(EnvoyBootstrapOptionsError);
+      expect((error as EnvoyBootstrapOptionsError).problems).toStrictEqual([
+        "listenerPort must be an integer in [1, 65535], got 0",
+        "maxConnections must be an integer in [1, 4294967295], got -5",
+        'nodeId must match ^[A-Za-z0-9_.-]+$, got "a b"',
+      ]);
+    }
+  });
+});
+
+describe("bootstrap against Envoy's API protos", () => {
+  it("the default and a fully customised bootstrap are valid envoy.config.bootstrap.v3.Bootstrap", () => {
+    expect(() => validateEnvoyMessage(BOOTSTRAP, renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 }))).not.toThrow();
+    expect(() => validateEnvoyMessage(BOOTSTRAP, renderEnvoyBootstrap(fullOptions))).not.toThrow();
+  });
+
+  it("the serialised YAML and JSON Envoy reads are valid too", () => {
+    const bootstrap = renderEnvoyBootstrap(fullOptions);
+    expect(() => validateEnvoyMessage(BOOTSTRAP, parse(serializeEnvoyBootstrap(bootstrap, "yaml")))).not.toThrow();
+    expect(() => validateEnvoyMessage(BOOTSTRAP, JSON.parse(serializeEnvoyBootstrap(bootstrap, "json")))).not.toThrow();
+  });
+});
+
+describe("serialisation and hash", () => {
+  const bootstrap = renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 });
+
+  it("serialises to exactly this YAML", () => {
+    expect(serializeEnvoyBootstrap(bootstrap)).toBe(expectedDefaultYaml);
+  });
+
+  it("YAML and JSON both read back to the same object", () => {
+    expect(parse(serializeEnvoyBootstrap(bootstrap, "yaml"))).toStrictEqual(expectedDefault);
+    expect(JSON.parse(serializeEnvoyBootstrap(bootstrap, "json"))).toStrictEqual(expectedDefault);
+  });
+
+  it("hashes the serialised text with sha256", () => {
+    const hash = envoyBootstrapHash(bootstrap);
+    expect(hash).toBe(createHash("sha256").update(expectedDefaultYaml).digest("hex"));
+    expect(envoyBootstrapHash(bootstrap, "json")).toBe(createHash("sha256").update(serializeEnvoyBootstrap(bootstrap, "json")).digest("hex"));
+  });
+
+  it("keeps the hash for equal options and changes it when any value changes", () => {
+    const same = renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 });
+    const other = renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75001 });
+    expect(envoyBootstrapHash(same)).toBe(envoyBootstrapHash(bootstrap));
+    expect(envoyBootstrapHash(other)).not.toBe(envoyBootstrapHash(bootstrap));
+  });
+});
