@@ -1,1 +1,4 @@
 export * from "./kosmos-cluster";
+export * from "./kubernetes-placement";
+export * from "./decoder-service";
+export * from "./decoder-deployment";
