@@ -1,0 +1,63 @@
+export * from "./options";
+export { DEFAULT_GATEWAY_PATHS } from "./paths";
+export type { GatewayPaths } from "./paths";
+export {
+  MIN_CONNTRACK_MAX,
+  conntrackBucketsFor,
+  conntrackMaxFor,
+  gatewaySysctls,
+  renderConntrackModprobeConf,
+  renderModulesLoadConf,
+  renderSysctlConf,
+  udpTimeoutFor,
+} from "./sysctl";
+export type { Sysctl } from "./sysctl";
+export {
+  FILTER_TABLE,
+  NAT_TABLE,
+  STEER_CHAIN,
+  STEER_MAP,
+  buildGatewayRuleset,
+  renderGatewayRuleset,
+  renderNftRuleset,
+} from "./nftables";
+export type { NftChain, NftFamily, NftHook, NftMap, NftRule, NftSet, NftTable } from "./nftables";
+export {
+  STEERING_TARGETS_JQ,
+  STEERING_TRANSACTION_JQ,
+  assignBuckets,
+  bucketWeight,
+  renderSteeringUpdate,
+  sortTargets,
+  steeringDecision,
+} from "./steering";
+export type { SteeringDecision, SteeringHashSettings } from "./steering";
+export {
+  STEERING_EXIT_API_ERROR,
+  STEERING_EXIT_NOTHING_APPLIED,
+  STEERING_EXIT_NO_TARGETS,
+  renderSteeringAgentScript,
+  shellQuote,
+} from "./steering-agent";
+export {
+  KILO_CONNECT_UNIT,
+  STEERING_SERVICE_UNIT,
+  STEERING_TIMER_UNIT,
+  gatewayUnits,
+  kgctlConnectArgs,
+  kiloConnectUnit,
+  renderSystemdUnit,
+  steeringAgentServiceUnit,
+  steeringAgentTimerUnit,
+} from "./units";
+export type { SystemdUnitFile } from "./units";
+export { renderUplinkConfig, uplinkUnitName } from "./uplink";
+export { renderBootstrapScript } from "./bootstrap";
+export {
+  GATEWAY_PACKAGES,
+  buildGatewayCloudConfig,
+  gatewayFiles,
+  renderGatewayCloudInit,
+  serializeCloudConfig,
+} from "./cloud-init";
+export type { CloudInitFile, GatewayCloudConfig } from "./cloud-init";

@@ -1,0 +1,42 @@
+/** Where each file lives on the gateway VM. Tests render with other paths to run the artifacts in a sandbox. */
+export interface GatewayPaths {
+  readonly kubeconfig: string;
+  readonly kiloPrivateKey: string;
+  readonly wireguardDir: string;
+  readonly nftablesConf: string;
+  readonly sysctlConf: string;
+  readonly modprobeConf: string;
+  readonly modulesLoadConf: string;
+  readonly kgctl: string;
+  readonly kubectl: string;
+  readonly nft: string;
+  readonly conntrack: string;
+  readonly jq: string;
+  readonly bootstrapScript: string;
+  readonly steeringAgentScript: string;
+  readonly steeringProgram: string;
+  readonly steeringStateDir: string;
+  readonly steeringRunDir: string;
+  readonly systemdUnitDir: string;
+}
+
+export const DEFAULT_GATEWAY_PATHS: GatewayPaths = {
+  kubeconfig: "/etc/iot-gateway/kubeconfig",
+  kiloPrivateKey: "/etc/iot-gateway/kilo.key",
+  wireguardDir: "/etc/wireguard",
+  nftablesConf: "/etc/nftables.conf",
+  sysctlConf: "/etc/sysctl.d/90-iot-gateway.conf",
+  modprobeConf: "/etc/modprobe.d/iot-gateway-conntrack.conf",
+  modulesLoadConf: "/etc/modules-load.d/iot-gateway.conf",
+  kgctl: "/usr/local/bin/kgctl",
+  kubectl: "/usr/local/bin/kubectl",
+  nft: "/usr/sbin/nft",
+  conntrack: "/usr/sbin/conntrack",
+  jq: "/usr/bin/jq",
+  bootstrapScript: "/usr/local/sbin/iot-gateway-bootstrap",
+  steeringAgentScript: "/usr/local/sbin/iot-steering-agent",
+  steeringProgram: "/usr/local/lib/iot-gateway/steering-targets.jq",
+  steeringStateDir: "/var/lib/iot-steering",
+  steeringRunDir: "/run/iot-steering",
+  systemdUnitDir: "/etc/systemd/system",
+};

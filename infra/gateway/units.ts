@@ -1,0 +1,131 @@
+import type { ResolvedGatewayOptions } from "./options";
+import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
+import { shellQuote } from "./steering-agent";
+
+/** A systemd unit file: sections in order, each a list of `Key=value` directives (keys may repeat). */
+export interface SystemdUnitFile {
+  readonly name: string;
+  readonly sections: ReadonlyArray<readonly [section: string, directives: ReadonlyArray<readonly [string, string]>]>;
+}
+
+export function renderSystemdUnit(unit: SystemdUnitFile): string {
+  return `${unit.sections
+    .map(([section, directives]) => [`[${section}]`, ...directives.map(([key, value]) => `${key}=${value}`)].join("\n"))
+    .join("\n\n")}\n`;
+}
+
+export const KILO_CONNECT_UNIT = "kilo-connect.service";
+export const STEERING_SERVICE_UNIT = "iot-steering-agent.service";
+export const STEERING_TIMER_UNIT = "iot-steering-agent.timer";
+
+/**
+ * The kgctl command line. The Peer already exists (created with the device subnets in its allowedIPs), so kgctl must
+ * get the private key whose public half is in the Peer and the tunnel address (its defaults are a fresh key and
+ * 10.10.10.10/32), and must not clean up on exit: a restart would otherwise tear the interface and routes down.
+ */
+export function kgctlConnectArgs(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string[] {
+  const args = [
+    "connect",
+    options.peerName,
+    "--kubeconfig",
+    paths.kubeconfig,
+    "--private-key",
+    paths.kiloPrivateKey,
+    "--allowed-ip",
+    `${options.tunnelAddress}/32`,
+    "--interface",
+    options.kilo.interfaceName,
+    "--port",
+    String(options.kilo.listenPort),
+    "--mtu",
+    String(options.kilo.mtu),
+    "--resync-period",
+    `${options.kilo.resyncPeriodSeconds}s`,
+    "--clean-up=false",
+  ];
+  if (options.kilo.meshGranularity !== undefined) args.push("--mesh-granularity", options.kilo.meshGranularity);
+  if (options.kilo.topologyLabel !== undefined) args.push("--topology-label", options.kilo.topologyLabel);
+  return args;
+}
+
+export function kiloConnectUnit(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile {
+  const command = [paths.kgctl, ...kgctlConnectArgs(options, paths)].map(systemdWord).join(" ");
+  return {
+    name: KILO_CONNECT_UNIT,
+    sections: [
+      [
+        "Unit",
+        [
+          ["Description", "Kilo peer connection of the IoT gateway (kgctl connect)"],
+          ["Documentation", "https://kilo.squat.ai/docs/kgctl"],
+          // kgctl ignores nodes last seen more than 60 s ago by this machine's clock.
+          ["Wants", "network-online.target time-sync.target"],
+          ["After", "network-online.target time-sync.target nftables.service"],
+        ],
+      ],
+      [
+        "Service",
+        [
+          ["Type", "simple"],
+          ["ExecStart", command],
+          ["Restart", "always"],
+          ["RestartSec", "5s"],
+        ],
+      ],
+      ["Install", [["WantedBy", "multi-user.target"]]],
+    ],
+  };
+}
+
+export function steeringAgentServiceUnit(paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile {
+  return {
+    name: STEERING_SERVICE_UNIT,
+    sections: [
+      [
+        "Unit",
+        [
+          ["Description", "IoT gateway steering: point the nftables steering map at the ready ingress nodes"],
+          ["Wants", "network-online.target"],
+          ["After", `network-online.target nftables.service ${KILO_CONNECT_UNIT}`],
+        ],
+      ],
+      [
+        "Service",
+        [
+          ["Type", "oneshot"],
+          ["ExecStart", `${systemdWord(paths.steeringAgentScript)} sync`],
+          ["TimeoutStartSec", "60s"],
+        ],
+      ],
+    ],
+  };
+}
+
+export function steeringAgentTimerUnit(options: ResolvedGatewayOptions): SystemdUnitFile {
+  return {
+    name: STEERING_TIMER_UNIT,
+    sections: [
+      ["Unit", [["Description", "Refresh the IoT gateway steering map"]]],
+      [
+        "Timer",
+        [
+          ["OnBootSec", "10s"],
+          ["OnUnitActiveSec", `${options.steering.intervalSeconds}s`],
+          ["AccuracySec", "1s"],
+          ["Unit", STEERING_SERVICE_UNIT],
+        ],
+      ],
+      ["Install", [["WantedBy", "timers.target"]]],
+    ],
+  };
+}
+
+/** Every unit the gateway installs, by file name. */
+export function gatewayUnits(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile[] {
+  return [kiloConnectUnit(options, paths), steeringAgentServiceUnit(paths), steeringAgentTimerUnit(options)];
+}
+
+// Values are validated to plain words; anything else is quoted rather than split, and % (a systemd specifier) doubled.
+function systemdWord(word: string): string {
+  return /^[A-Za-z0-9_@+=:,./-]+$/.test(word) ? word : shellQuote(word).replace(/%/g, "%%");
+}
