@@ -2,3 +2,4 @@ export * from "./kosmos-cluster";
 export * from "./kubernetes-placement";
 export * from "./decoder-service";
 export * from "./decoder-deployment";
+export * from "./wireguard-gateway";

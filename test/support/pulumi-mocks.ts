@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
 
 /** A resource the program registered, as the engine would have received it. */
 export interface RecordedResource {
@@ -9,8 +10,17 @@ export interface RecordedResource {
 }
 
 /** Outputs the cloud would compute, so components that read them (URLs, certificates) see realistic values. */
-function computedOutputs(type: string, name: string): Record<string, unknown> {
+function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
+    case "random:index/randomBytes:RandomBytes": {
+      // Deterministic per name, so tests can recompute the derived WireGuard keys.
+      const bytes = createHash("sha256").update(name).digest();
+      return { base64: bytes.toString("base64"), hex: bytes.toString("hex") };
+    }
+    case "kubernetes:core/v1:Secret":
+      return inputs.type === "kubernetes.io/service-account-token"
+        ? { data: { token: Buffer.from(`sa-token-of-${name}`).toString("base64") } }
+        : {};
     case "scaleway:kubernetes/cluster:Cluster":
       return {
         apiserverUrl: `https://${name}.api.k8s.fr-par.scw.cloud:6443`,
@@ -47,7 +57,7 @@ export function recordResources(options: { project?: string; stack?: string; pre
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
         return {
           id: `${args.name}-id`,
-          state: { ...args.inputs, ...computedOutputs(args.type, args.name) },
+          state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) },
         };
       },
       call(args: pulumi.runtime.MockCallArgs) {

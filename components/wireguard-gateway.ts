@@ -1,0 +1,369 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as scaleway from "@pulumiverse/scaleway";
+import { renderGatewayCloudInit, type ConcentratorOptions, type GatewayHostOptions } from "../infra/gateway";
+import { renderTokenKubeconfig } from "../infra/kubernetes";
+import { keyPairFromRandomBase64 } from "../infra/wireguard";
+import { appLabels, type NodeLabel } from "./kubernetes-placement";
+
+/** A binary the gateway downloads at boot and checks against a pinned sha256 sum. */
+export interface PinnedDownloadArgs {
+  /** Exact version. */
+  version: string;
+  /** sha256 of the linux/amd64 binary at that version. */
+  sha256: string;
+}
+
+/** A VPN concentrator on the device side of the gateway. */
+export interface ConcentratorArgs {
+  /** Short name. */
+  name: string;
+  /** Its WireGuard public key (base64). */
+  publicKey: string;
+  /** `host:port` the gateway dials; omit when only the concentrator initiates. */
+  endpoint?: string;
+  /** Public addresses its WireGuard packets come from; the uplink port is open to these only. */
+  sourceCidrs: string[];
+  /** Device subnets behind it. Default: all device subnets (only with a single concentrator). */
+  deviceSubnets?: string[];
+}
+
+/** Where the gateway finds the Envoy pods and decoder endpoints it steers devices to. */
+export interface SteeringArgs {
+  /** The ingress pool's node label. */
+  ingressNodeLabel: NodeLabel;
+  /** Namespace of the Envoy DaemonSet. */
+  envoyNamespace: string;
+  /** Label selector of the Envoy pods, e.g. `app.kubernetes.io/name=envoy-udp-ingress`. */
+  envoyPodSelector: string;
+  /** Namespace of the headless decoder Service. */
+  decoderNamespace: string;
+  /** Name of the headless decoder Service. */
+  decoderServiceName: string;
+}
+
+export interface WireguardGatewayArgs {
+  /** Scaleway zone of the VM and its flexible IP. */
+  zone: string;
+  /** Instance type. Default: `PRO2-XXS`. */
+  instanceType?: string;
+  /** Image label. Default: `debian_bookworm`. */
+  image?: string;
+  /** The gateway's address in the Kilo mesh (the Peer's /32), outside Kilo's 10.4.0.0/16. */
+  tunnelAddress: string;
+  /** WireGuard port of the Kilo mesh. Default: `51820`. */
+  kiloListenPort?: number;
+  /** Keepalive the nodes should use toward the gateway, in seconds. Default: `25`. */
+  persistentKeepaliveSeconds?: number;
+  /** Device subnets; they become part of the Peer's allowedIPs so every node routes them back to the gateway. */
+  deviceSubnets: string[];
+  /** The cluster's pod CIDR (decoder replies come from pod IPs). */
+  podCidr: string;
+  /** Networks allowed to SSH to the gateway. Default: none, SSH closed. */
+  adminCidrs?: string[];
+  /** The device uplink toward the VPN concentrators. */
+  uplink: {
+    /** The gateway's address on the uplink. */
+    address: string;
+    /** WireGuard listen port of the uplink. Default: `51821`. */
+    listenPort?: number;
+    /** At least one concentrator. */
+    concentrators: ConcentratorArgs[];
+  };
+  /** Where devices send: the address (owned by the gateway) and UDP port. */
+  ingress: { address: string; port: number };
+  /** Rewrite the source of cluster -> device packets to the ingress address and port. Default: `false`. */
+  downlinkSourceRewrite?: boolean;
+  /** Fleet size and report interval; they size connection tracking. */
+  devices: { expectedCount: number; reportIntervalSeconds: number };
+  /** What the steering agent watches. */
+  steering: SteeringArgs;
+  /** Pinned kgctl and kubectl downloads. */
+  tools: { kgctl: PinnedDownloadArgs; kubectl: PinnedDownloadArgs };
+  /** The cluster's API URL and CA (base64 PEM), for the gateway's own kubeconfig. */
+  cluster: { apiServerUrl: pulumi.Input<string>; caCertificate: pulumi.Input<string> };
+  /** Namespace of the gateway's ServiceAccount and its token. */
+  identityNamespace: string;
+  /** Protect the flexible IP (devices and concentrators are configured with it). Default: `false`. */
+  protectPublicIp?: boolean;
+  /** Tags on the Scaleway resources. Default: none. */
+  tags?: string[];
+}
+
+const DEFAULTS = { instanceType: "PRO2-XXS", image: "debian_bookworm", kiloListenPort: 51820, uplinkPort: 51821, keepalive: 25 };
+
+/** The ServiceAccount token Secret type; Kubernetes fills `data.token` for it. */
+const SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token";
+
+/**
+ * The WireGuard gateway VM: a Kilo Peer whose allowedIPs include the device subnets, so every node routes device
+ * traffic back to it, and the steering point that sends each device to one ingress node with its source unchanged.
+ */
+export class WireguardGateway extends pulumi.ComponentResource {
+  /** The flexible IP the Kilo nodes and the concentrators reach the gateway at. */
+  public readonly publicIp: pulumi.Output<string>;
+  /** WireGuard public key of the gateway in the Kilo mesh (the Peer's publicKey). */
+  public readonly kiloPublicKey: pulumi.Output<string>;
+  /** WireGuard public key of the uplink; the concentrators need it. */
+  public readonly uplinkPublicKey: pulumi.Output<string>;
+  /** The gateway's tunnel address in the Kilo mesh. */
+  public readonly tunnelAddress: pulumi.Output<string>;
+  /** Name of the Kilo Peer. */
+  public readonly peerName: pulumi.Output<string>;
+  /** Kubeconfig of the gateway's ServiceAccount (secret). */
+  public readonly kubeconfig: pulumi.Output<string>;
+  /** The cloud-init the VM boots with (secret: it carries keys and the kubeconfig). */
+  public readonly cloudInit: pulumi.Output<string>;
+
+  constructor(name: string, args: WireguardGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("iot-udp-ingress:index:WireguardGateway", name, {}, opts);
+    const kiloListenPort = args.kiloListenPort ?? DEFAULTS.kiloListenPort;
+    const uplinkPort = args.uplink.listenPort ?? DEFAULTS.uplinkPort;
+    const keepalive = args.persistentKeepaliveSeconds ?? DEFAULTS.keepalive;
+    const peerName = name;
+
+    const kiloKeys = this.keyPair(`${name}-kilo-key`);
+    const uplinkKeys = this.keyPair(`${name}-uplink-key`);
+
+    const ip = new scaleway.instance.Ip(
+      `${name}-ip`,
+      { type: "routed_ipv4", zone: args.zone, tags: args.tags },
+      { parent: this, protect: args.protectPublicIp ?? false },
+    );
+
+    const securityGroup = new scaleway.instance.SecurityGroup(
+      `${name}-sg`,
+      {
+        zone: args.zone,
+        description: "iot-udp-ingress gateway: Kilo mesh, device uplink from the concentrators, SSH from admins",
+        inboundDefaultPolicy: "drop",
+        outboundDefaultPolicy: "accept",
+        stateful: true,
+        inboundRules: gatewayInboundRules(args, kiloListenPort, uplinkPort),
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+
+    const identity = this.kubernetesIdentity(name, args);
+    const kubeconfig = pulumi.secret(
+      pulumi
+        .all([args.cluster.apiServerUrl, args.cluster.caCertificate, identity.token])
+        .apply(([server, caCertificate, token]) =>
+          renderTokenKubeconfig({ clusterName: name, server, caCertificate, token, user: `${name}-gateway` }),
+        ),
+    );
+
+    const cloudInit = pulumi.secret(
+      pulumi
+        .all([kiloKeys.privateKey, uplinkKeys.privateKey, kubeconfig])
+        .apply(([kiloPrivateKey, uplinkPrivateKey, gatewayKubeconfig]) =>
+          renderGatewayCloudInit(
+            gatewayHostOptions(args, { peerName, kiloPrivateKey, uplinkPrivateKey, kubeconfig: gatewayKubeconfig, kiloListenPort, uplinkPort }),
+          ),
+        ),
+    );
+
+    new scaleway.instance.Server(
+      `${name}-vm`,
+      {
+        zone: args.zone,
+        type: args.instanceType ?? DEFAULTS.instanceType,
+        image: args.image ?? DEFAULTS.image,
+        ipId: ip.id,
+        securityGroupId: securityGroup.id,
+        userData: { "cloud-init": cloudInit },
+        tags: args.tags,
+      },
+      // cloud-init only runs on first boot, so a changed one needs a new VM; the gateway keeps no state, and the
+      // flexible IP can only be attached to one server at a time, hence delete first.
+      { parent: this, additionalSecretOutputs: ["userData", "cloudInit"], replaceOnChanges: ["userData"], deleteBeforeReplace: true },
+    );
+
+    const peer = new k8s.apiextensions.CustomResource(
+      `${name}-peer`,
+      {
+        apiVersion: "kilo.squat.ai/v1alpha1",
+        kind: "Peer",
+        metadata: { name: peerName, labels: appLabels("wireguard-gateway", "gateway") },
+        spec: {
+          allowedIPs: [`${args.tunnelAddress}/32`, ...args.deviceSubnets],
+          publicKey: kiloKeys.publicKey,
+          persistentKeepalive: keepalive,
+          endpoint: { dnsOrIP: { ip: ip.address }, port: kiloListenPort },
+        },
+      },
+      { parent: this },
+    );
+
+    this.publicIp = ip.address;
+    this.kiloPublicKey = kiloKeys.publicKey;
+    this.uplinkPublicKey = uplinkKeys.publicKey;
+    this.tunnelAddress = pulumi.output(args.tunnelAddress);
+    this.peerName = peer.metadata.name;
+    this.kubeconfig = kubeconfig;
+    this.cloudInit = cloudInit;
+    this.registerOutputs({
+      publicIp: this.publicIp,
+      kiloPublicKey: this.kiloPublicKey,
+      uplinkPublicKey: this.uplinkPublicKey,
+      tunnelAddress: this.tunnelAddress,
+      peerName: this.peerName,
+      kubeconfig: this.kubeconfig,
+    });
+  }
+
+  /** A WireGuard key pair whose private half never leaves Pulumi secrets; the public half is plain. */
+  private keyPair(name: string): { privateKey: pulumi.Output<string>; publicKey: pulumi.Output<string> } {
+    const material = new random.RandomBytes(name, { length: 32 }, { parent: this });
+    const pair = material.base64.apply((base64) => keyPairFromRandomBase64(base64));
+    return {
+      privateKey: pulumi.secret(pair.apply((keys) => keys.privateKey)),
+      publicKey: pulumi.unsecret(pair.apply((keys) => keys.publicKey)),
+    };
+  }
+
+  /** ServiceAccount, least-privilege RBAC and a long-lived token for kgctl and the steering agent. */
+  private kubernetesIdentity(name: string, args: WireguardGatewayArgs): { token: pulumi.Output<string> } {
+    const labels = appLabels("wireguard-gateway", "gateway");
+    const accountName = `${name}-gateway`;
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-sa`,
+      { metadata: { name: accountName, namespace: args.identityNamespace, labels } },
+      { parent: this },
+    );
+    const clusterRole = new k8s.rbac.v1.ClusterRole(
+      `${name}-clusterrole`,
+      { metadata: { name: accountName, labels }, rules: gatewayClusterRules() },
+      { parent: this },
+    );
+    const subject = { kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace: args.identityNamespace };
+    new k8s.rbac.v1.ClusterRoleBinding(
+      `${name}-clusterrolebinding`,
+      {
+        metadata: { name: accountName, labels },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
+        subjects: [subject],
+      },
+      { parent: this },
+    );
+    for (const [role, namespace, rules] of gatewayNamespacedRules(args.steering)) {
+      const namespacedRole = new k8s.rbac.v1.Role(
+        `${name}-role-${role}`,
+        { metadata: { name: accountName, namespace, labels }, rules },
+        { parent: this },
+      );
+      new k8s.rbac.v1.RoleBinding(
+        `${name}-rolebinding-${role}`,
+        {
+          metadata: { name: accountName, namespace, labels },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: namespacedRole.metadata.name },
+          subjects: [subject],
+        },
+        { parent: this },
+      );
+    }
+    const tokenSecret = new k8s.core.v1.Secret(
+      `${name}-token`,
+      {
+        metadata: {
+          name: `${accountName}-token`,
+          namespace: args.identityNamespace,
+          labels,
+          annotations: { "kubernetes.io/service-account.name": serviceAccount.metadata.name },
+        },
+        type: SERVICE_ACCOUNT_TOKEN_TYPE,
+      },
+      { parent: this, additionalSecretOutputs: ["data"] },
+    );
+    const token = tokenSecret.data.apply((data) => Buffer.from(data?.token ?? "", "base64").toString("utf8"));
+    return { token: pulumi.secret(token) };
+  }
+}
+
+/** Inbound rules of the gateway: everything else is dropped by the default policy. */
+export function gatewayInboundRules(args: WireguardGatewayArgs, kiloListenPort: number, uplinkPort: number) {
+  // Kosmos nodes reach the gateway from their own public addresses, which change with the nodes.
+  const kiloMesh = [{ action: "accept", protocol: "UDP", port: kiloListenPort, ipRange: "0.0.0.0/0" }];
+  const uplink = args.uplink.concentrators.flatMap((concentrator) =>
+    concentrator.sourceCidrs.map((ipRange) => ({ action: "accept", protocol: "UDP", port: uplinkPort, ipRange })),
+  );
+  const ssh = (args.adminCidrs ?? []).map((ipRange) => ({ action: "accept", protocol: "TCP", port: 22, ipRange }));
+  return [...kiloMesh, ...uplink, ...ssh];
+}
+
+/** Cluster-wide read access kgctl and the steering agent need, and nothing more. */
+export function gatewayClusterRules() {
+  return [
+    { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },
+    { apiGroups: ["kilo.squat.ai"], resources: ["peers"], verbs: ["get", "list", "watch"] },
+    {
+      apiGroups: ["apiextensions.k8s.io"],
+      resources: ["customresourcedefinitions"],
+      resourceNames: ["peers.kilo.squat.ai"],
+      verbs: ["get"],
+    },
+  ];
+}
+
+interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** Pods (Envoy readiness) in the ingress namespace, EndpointSlices (decoder readiness) in the decoder namespace. */
+export function gatewayNamespacedRules(steering: SteeringArgs): Array<[role: string, namespace: string, rules: PolicyRule[]]> {
+  const read = ["list", "watch"];
+  const pods = { apiGroups: [""], resources: ["pods"], verbs: read };
+  const slices = { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: read };
+  if (steering.envoyNamespace === steering.decoderNamespace) {
+    return [["steering", steering.envoyNamespace, [pods, slices]]];
+  }
+  return [
+    ["envoy", steering.envoyNamespace, [pods]],
+    ["decoder", steering.decoderNamespace, [slices]],
+  ];
+}
+
+interface GatewaySecrets {
+  peerName: string;
+  kiloPrivateKey: string;
+  uplinkPrivateKey: string;
+  kubeconfig: string;
+  kiloListenPort: number;
+  uplinkPort: number;
+}
+
+function gatewayHostOptions(args: WireguardGatewayArgs, secrets: GatewaySecrets): GatewayHostOptions {
+  const concentrators: ConcentratorOptions[] = args.uplink.concentrators.map((concentrator) => ({
+    name: concentrator.name,
+    publicKey: concentrator.publicKey,
+    endpoint: concentrator.endpoint,
+    sourceCidrs: concentrator.sourceCidrs,
+    deviceSubnets: concentrator.deviceSubnets,
+  }));
+  return {
+    peerName: secrets.peerName,
+    tunnelAddress: args.tunnelAddress,
+    kiloPrivateKey: secrets.kiloPrivateKey,
+    kubeconfig: secrets.kubeconfig,
+    deviceSubnets: args.deviceSubnets,
+    cluster: { podCidr: args.podCidr },
+    kilo: { listenPort: secrets.kiloListenPort },
+    uplink: { privateKey: secrets.uplinkPrivateKey, address: args.uplink.address, listenPort: secrets.uplinkPort, concentrators },
+    ingress: { address: args.ingress.address, port: args.ingress.port },
+    downlinkSourceRewrite: args.downlinkSourceRewrite ?? false,
+    adminCidrs: args.adminCidrs ?? [],
+    devices: args.devices,
+    steering: {
+      ingressNodeLabel: args.steering.ingressNodeLabel,
+      envoyNamespace: args.steering.envoyNamespace,
+      envoyPodSelector: args.steering.envoyPodSelector,
+      decoderNamespace: args.steering.decoderNamespace,
+      decoderServiceName: args.steering.decoderServiceName,
+    },
+    tools: { kgctl: args.tools.kgctl, kubectl: args.tools.kubectl },
+  };
+}

@@ -1,0 +1,228 @@
+import { createHash } from "crypto";
+import { parse } from "yaml";
+import { keyPairFromRandomBytes } from "../../infra/wireguard";
+import { kiloPeerProblems } from "../support/kilo-peer-schema";
+import { hasKubernetesSchema, validateAgainstKubernetesSchema, withSecretsRevealed } from "../support/kubernetes-schema";
+import {
+  isSecret,
+  isSecretInput,
+  onlyResource,
+  plainStrings,
+  recordResources,
+  resourcesOfType,
+  settle,
+  unwrapSecret,
+  valueOf,
+  type RecordedResource,
+} from "../support/pulumi-mocks";
+
+let recorded: RecordedResource[];
+let components: typeof import("../../components");
+let gateway: import("../../components").WireguardGateway;
+
+/** The key pair the mocks' RandomBytes named `name` yields (see test/support/pulumi-mocks.ts). */
+function expectedKeys(name: string) {
+  return keyPairFromRandomBytes(createHash("sha256").update(name).digest());
+}
+
+const ARGS: import("../../components").WireguardGatewayArgs = {
+  zone: "fr-par-2",
+  instanceType: "PRO2-S",
+  tunnelAddress: "10.5.0.1",
+  deviceSubnets: ["10.128.0.0/14", "10.160.0.0/16"],
+  podCidr: "100.64.0.0/15",
+  adminCidrs: ["198.51.100.0/28"],
+  uplink: {
+    address: "10.5.1.1",
+    concentrators: [
+      {
+        name: "apn-primary",
+        publicKey: "BdAxX2fIISln69q0i989YzMy3LbRkqEmGxPOFnGljh4=",
+        endpoint: "203.0.113.20:51821",
+        sourceCidrs: ["203.0.113.20/32"],
+        deviceSubnets: ["10.128.0.0/14"],
+      },
+      {
+        name: "apn-secondary",
+        publicKey: "HhwzIz2foDdBDUDprEiKmaiUuZj6vXIUPmVQwPD9IBA=",
+        sourceCidrs: ["203.0.113.21/32", "203.0.113.22/32"],
+        deviceSubnets: ["10.160.0.0/16"],
+      },
+    ],
+  },
+  ingress: { address: "10.5.1.1", port: 5683 },
+  devices: { expectedCount: 250000, reportIntervalSeconds: 300 },
+  steering: {
+    ingressNodeLabel: { key: "iot-udp-ingress/role", value: "ingress" },
+    envoyNamespace: "iot-ingress",
+    envoyPodSelector: "app.kubernetes.io/name=envoy-udp-ingress",
+    decoderNamespace: "iot-decoder",
+    decoderServiceName: "decoder",
+  },
+  tools: {
+    kgctl: { version: "0.6.0", sha256: "a".repeat(64) },
+    kubectl: { version: "v1.34.1", sha256: "7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3" },
+  },
+  cluster: { apiServerUrl: "https://cluster.api.k8s.fr-par.scw.cloud:6443", caCertificate: "Q0EtREFUQQ==" },
+  identityNamespace: "iot-ingress",
+  protectPublicIp: true,
+  tags: ["project=iot"],
+};
+
+beforeAll(async () => {
+  recorded = recordResources();
+  components = await import("../../components");
+  gateway = new components.WireguardGateway("gw", ARGS);
+  await settle();
+  await valueOf(gateway.cloudInit);
+  await settle();
+});
+
+describe("WireguardGateway", () => {
+  it("creates exactly the gateway's resources", () => {
+    const children = recorded.filter((resource) => resource.type !== "iot-udp-ingress:index:WireguardGateway");
+    expect(children.map((resource) => `${resource.type} ${resource.name}`).sort()).toEqual([
+      "kubernetes:core/v1:Secret gw-token",
+      "kubernetes:core/v1:ServiceAccount gw-sa",
+      "kubernetes:kilo.squat.ai/v1alpha1:Peer gw-peer",
+      "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole gw-clusterrole",
+      "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding gw-clusterrolebinding",
+      "kubernetes:rbac.authorization.k8s.io/v1:Role gw-role-decoder",
+      "kubernetes:rbac.authorization.k8s.io/v1:Role gw-role-envoy",
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding gw-rolebinding-decoder",
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding gw-rolebinding-envoy",
+      "random:index/randomBytes:RandomBytes gw-kilo-key",
+      "random:index/randomBytes:RandomBytes gw-uplink-key",
+      "scaleway:instance/ip:Ip gw-ip",
+      "scaleway:instance/securityGroup:SecurityGroup gw-sg",
+      "scaleway:instance/server:Server gw-vm",
+    ]);
+  });
+
+  it("takes a routed flexible IP and 32 random bytes per key", () => {
+    expect(onlyResource(recorded, "scaleway:instance/ip:Ip").inputs).toEqual({ type: "routed_ipv4", zone: "fr-par-2", tags: ["project=iot"] });
+    for (const key of resourcesOfType(recorded, "random:index/randomBytes:RandomBytes")) expect(key.inputs).toEqual({ length: 32 });
+  });
+
+  it("drops all inbound traffic but the Kilo mesh, the concentrators' uplink and admin SSH", () => {
+    expect(onlyResource(recorded, "scaleway:instance/securityGroup:SecurityGroup").inputs).toMatchObject({
+      zone: "fr-par-2",
+      inboundDefaultPolicy: "drop",
+      outboundDefaultPolicy: "accept",
+      stateful: true,
+      inboundRules: [
+        { action: "accept", protocol: "UDP", port: 51820, ipRange: "0.0.0.0/0" },
+        { action: "accept", protocol: "UDP", port: 51821, ipRange: "203.0.113.20/32" },
+        { action: "accept", protocol: "UDP", port: 51821, ipRange: "203.0.113.21/32" },
+        { action: "accept", protocol: "UDP", port: 51821, ipRange: "203.0.113.22/32" },
+        { action: "accept", protocol: "TCP", port: 22, ipRange: "198.51.100.0/28" },
+      ],
+    });
+  });
+
+  it("closes SSH entirely without admin networks", () => {
+    const rules = components.gatewayInboundRules({ ...ARGS, adminCidrs: undefined }, 51820, 51821);
+    expect(rules.filter((rule) => rule.port === 22)).toEqual([]);
+  });
+
+  it("boots the VM with the cloud-init as a secret input", () => {
+    const server = onlyResource(recorded, "scaleway:instance/server:Server");
+    expect(server.inputs).toMatchObject({ zone: "fr-par-2", type: "PRO2-S", image: "debian_bookworm", ipId: "gw-ip-id", securityGroupId: "gw-sg-id" });
+    const userData = server.inputs.userData as Record<string, unknown>;
+    expect(isSecretInput(userData["cloud-init"]) || isSecretInput(userData)).toBe(true);
+    const cloudInit = String(unwrapSecret((withSecretsRevealed(userData) as Record<string, unknown>)["cloud-init"]));
+    expect(cloudInit.startsWith("#cloud-config\n")).toBe(true);
+    expect(cloudInit.length).toBeLessThan(127998);
+    expect(cloudInit).toContain(expectedKeys("gw-kilo-key").privateKey);
+    expect(cloudInit).toContain(expectedKeys("gw-uplink-key").privateKey);
+  });
+
+  it("registers a valid, cluster-scoped Kilo Peer with the device subnets and the flexible IP", () => {
+    const peer = onlyResource(recorded, "kubernetes:kilo.squat.ai/v1alpha1:Peer");
+    expect(peer.inputs).toEqual({
+      apiVersion: "kilo.squat.ai/v1alpha1",
+      kind: "Peer",
+      metadata: {
+        name: "gw",
+        labels: {
+          "app.kubernetes.io/name": "wireguard-gateway",
+          "app.kubernetes.io/component": "gateway",
+          "app.kubernetes.io/part-of": "iot-udp-ingress",
+          "app.kubernetes.io/managed-by": "pulumi",
+        },
+      },
+      spec: {
+        allowedIPs: ["10.5.0.1/32", "10.128.0.0/14", "10.160.0.0/16"],
+        publicKey: expectedKeys("gw-kilo-key").publicKey,
+        persistentKeepalive: 25,
+        endpoint: { dnsOrIP: { ip: "51.15.0.10" }, port: 51820 },
+      },
+    });
+    expect(kiloPeerProblems(peer.inputs)).toEqual([]);
+  });
+
+  it("Peer check rejects bare IPs, short keys and a flat endpoint (the check can fail)", () => {
+    const peer = withSecretsRevealed(onlyResource(recorded, "kubernetes:kilo.squat.ai/v1alpha1:Peer").inputs) as any;
+    expect(kiloPeerProblems({ ...peer, spec: { ...peer.spec, allowedIPs: ["10.5.0.1"] } })).toEqual([
+      "spec.allowedIPs[0]: 10.5.0.1 is not in CIDR form",
+    ]);
+    expect(kiloPeerProblems({ ...peer, spec: { ...peer.spec, publicKey: "c2hvcnQ=" } })).toEqual([
+      "spec.publicKey must be base64 of exactly 32 bytes",
+    ]);
+    expect(kiloPeerProblems({ ...peer, spec: { ...peer.spec, endpoint: { ip: "51.15.0.10", port: 51820 } } })).toEqual([
+      "spec.endpoint.ip is not a field",
+      "spec.endpoint.dnsOrIP is required",
+    ]);
+  });
+
+  it("grants the gateway read access to exactly what kgctl and the steering agent watch", () => {
+    expect(onlyResource(recorded, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").inputs.rules).toEqual([
+      { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },
+      { apiGroups: ["kilo.squat.ai"], resources: ["peers"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], resourceNames: ["peers.kilo.squat.ai"], verbs: ["get"] },
+    ]);
+    const envoyRole = onlyResource(recorded, "kubernetes:rbac.authorization.k8s.io/v1:Role", "gw-role-envoy").inputs as any;
+    expect(envoyRole.metadata.namespace).toBe("iot-ingress");
+    expect(envoyRole.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] }]);
+    const decoderRole = onlyResource(recorded, "kubernetes:rbac.authorization.k8s.io/v1:Role", "gw-role-decoder").inputs as any;
+    expect(decoderRole.metadata.namespace).toBe("iot-decoder");
+    expect(decoderRole.rules).toEqual([{ apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] }]);
+    const verbs = recorded
+      .filter((resource) => /:(Cluster)?Role$/.test(resource.type))
+      .flatMap((resource) => (resource.inputs.rules as Array<{ verbs: string[] }>).flatMap((rule) => rule.verbs));
+    expect([...new Set(verbs)].sort()).toEqual(["get", "list", "watch"]);
+  });
+
+  it("gets a long-lived ServiceAccount token and a kubeconfig for the VM, both secret", async () => {
+    const secret = onlyResource(recorded, "kubernetes:core/v1:Secret").inputs as any;
+    expect(secret.type).toBe("kubernetes.io/service-account-token");
+    expect(secret.metadata.annotations).toEqual({ "kubernetes.io/service-account.name": "gw-gateway" });
+    expect(await isSecret(gateway.kubeconfig)).toBe(true);
+    const kubeconfig = parse(await valueOf(gateway.kubeconfig));
+    expect(kubeconfig.clusters[0].cluster).toEqual({
+      server: "https://cluster.api.k8s.fr-par.scw.cloud:6443",
+      "certificate-authority-data": "Q0EtREFUQQ==",
+    });
+    expect(kubeconfig.users[0].user).toEqual({ token: "sa-token-of-gw-token" });
+  });
+
+  it("publishes public keys and the address in plain, and nothing secret in plain inputs", async () => {
+    expect(await valueOf(gateway.kiloPublicKey)).toBe(expectedKeys("gw-kilo-key").publicKey);
+    expect(await isSecret(gateway.kiloPublicKey)).toBe(false);
+    expect(await valueOf(gateway.uplinkPublicKey)).toBe(expectedKeys("gw-uplink-key").publicKey);
+    expect(await valueOf(gateway.publicIp)).toBe("51.15.0.10");
+    expect(await isSecret(gateway.cloudInit)).toBe(true);
+    const secrets = [expectedKeys("gw-kilo-key").privateKey, expectedKeys("gw-uplink-key").privateKey, "sa-token-of-gw-token"];
+    for (const resource of recorded) {
+      for (const { path, text } of plainStrings(resource.inputs)) {
+        for (const secret of secrets) expect(`${resource.name}.${path}: ${text}`).not.toContain(secret);
+      }
+    }
+  });
+
+  it("produces Kubernetes objects that pass the Kubernetes schema", () => {
+    const objects = recorded.filter((resource) => hasKubernetesSchema(resource.type));
+    expect(objects).toHaveLength(8);
+    objects.forEach(validateAgainstKubernetesSchema);
+  });
+});
