@@ -1,0 +1,91 @@
+import { mkdirSync } from "fs";
+import { join } from "path";
+import { EdsFile } from "../../infra/envoy/eds-sidecar/eds-file";
+import { renderEdsFile } from "../../infra/envoy/eds-sidecar/endpoints";
+import { type WireguardKeyPair } from "../../infra/wireguard";
+import { loadApiState, type ApiState } from "./api-state";
+import { provisionalGateway, type LabGateway } from "./gateway";
+import { DEVICE_SUBNET, labNodes, NS, PLAIN, DECODER_PORT, type LabNode } from "./plan";
+import { STATE_DIR, type ProcessRegistry } from "./processes";
+import { sysctl } from "./shell";
+import { settle } from "./measure";
+import { Decoder, DeviceFleet, EnvoyStandin } from "./standins";
+import { addNamespace, buildConcentrator, buildFleet, buildNode, buildPlainPath, buildUnderlay, newKeys, UNDERLAY_CONCENTRATOR, UNDERLAY_GATEWAY } from "./topology";
+
+export const DECODER_CLUSTER = "decoder";
+export const DECODER_PORT_NAME = "udp";
+
+export interface Lab {
+  readonly devices: number;
+  readonly nodes: LabNode[];
+  readonly ingressNodes: LabNode[];
+  readonly gateway: LabGateway;
+  readonly api: ApiState;
+  readonly fleet: DeviceFleet;
+  readonly decoders: Map<string, Decoder>; // by node name
+  readonly envoys: Map<string, EnvoyStandin>; // by node name
+  readonly plainFleet: DeviceFleet;
+  readonly plainSink: Decoder;
+  /** Renders the EDS file for `forNode`'s endpoints with the sidecar's function; returns its path. */
+  edsFile(forNode: string, file: string): string;
+}
+
+/** The node's pod CIDR setting that keeps the design's downlink path working next to Envoy's sessions. */
+export function applyIngressNodeSysctls(node: LabNode, udpEarlyDemux: 0 | 1): void {
+  sysctl(node.ns, { "net.ipv4.udp_early_demux": udpEarlyDemux });
+}
+
+export async function buildLab(registry: ProcessRegistry, binary: string, devices: number, log: (s: string) => void): Promise<Lab> {
+  mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
+  const nodes = labNodes();
+  const ingressNodes = nodes.filter((n) => n.ingress);
+  for (const ns of [NS.fleet, NS.concentrator, NS.gateway, ...nodes.map((n) => n.ns)]) addNamespace(ns);
+  buildUnderlay([UNDERLAY_GATEWAY, UNDERLAY_CONCENTRATOR, ...nodes.map((n) => ({ ns: n.ns, ip: n.publicIp, tag: `n${n.index}` }))]);
+  buildFleet();
+  buildPlainPath();
+
+  const nodeKeys = nodes.map((node) => ({ node, keys: newKeys() }));
+  const concentratorKeys: WireguardKeyPair = newKeys();
+  const gateway = provisionalGateway(registry, nodeKeys, concentratorKeys.publicKey);
+  log("gateway: applying artifacts");
+  await gateway.start();
+  const api = loadApiState();
+  log(`gateway: steering to ${gateway.steer(api).join(", ")}`);
+  await buildConcentrator(registry, concentratorKeys, { publicKey: gateway.keys.publicKey, uplinkPort: gateway.uplinkPort, concentratorTunnelCidr: gateway.concentratorTunnelCidr, routedToGateway: gateway.routedToGateway });
+  for (const nk of nodeKeys) await buildNode(registry, nk, nodeKeys, gateway.keys.publicKey, [DEVICE_SUBNET]);
+  for (const n of ingressNodes) applyIngressNodeSysctls(n, 0);
+
+  const edsDir = join(STATE_DIR, "eds");
+  mkdirSync(edsDir, { recursive: true });
+  const edsFile = (forNode: string, file: string): string => {
+    const path = join(edsDir, file);
+    new EdsFile(path).write(renderEdsFile(api.endpointSlices.items, { nodeName: forNode, clusterName: DECODER_CLUSTER, portName: DECODER_PORT_NAME }));
+    return path;
+  };
+  const decoders = new Map(nodes.map((n) => [n.name, new Decoder(binary, registry, n.podNs, n.decoderPodIp, devices)]));
+  const envoys = new Map(ingressNodes.map((n) => [n.name, new EnvoyStandin(binary, registry, n, gateway.ingressPort, edsFile(n.name, `${n.name}.json`))]));
+  const fleet = new DeviceFleet(binary, registry, NS.fleet, devices, `${gateway.ingressAddress}:${gateway.ingressPort}`);
+  const plainSink = new Decoder(binary, registry, NS.plainSink, PLAIN.sinkIp, devices);
+  const plainFleet = new DeviceFleet(binary, registry, NS.plainFleet, devices, `${PLAIN.sinkIp}:${DECODER_PORT}`);
+
+  log("warming up WireGuard sessions");
+  await warmUp(fleet, decoders, devices);
+  await warmUp(plainFleet, new Map([["sink", plainSink]]), devices);
+  for (const e of envoys.values()) await e.stats(); // every stand-in answers: started
+  return { devices, nodes, ingressNodes, gateway, api, fleet, decoders, envoys, plainFleet, plainSink, edsFile };
+}
+
+/**
+ * WireGuard handshakes and ARP first, so that measurements do not include them: a slow
+ * round from a few devices through every path, until it arrives.
+ */
+export async function warmUp(fleet: DeviceFleet, decoders: ReadonlyMap<string, Decoder>, devices: number): Promise<void> {
+  const count = Math.min(devices, 300);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    for (const d of decoders.values()) await d.forget(0);
+    await fleet.send(0, 300, count);
+    const t = await settle(decoders, 0, count, 1000, 5000);
+    if (t.datagrams === count) return;
+  }
+  throw new Error("warm-up: the data path does not deliver (see the scenario output of a previous run, or the topology)");
+}

@@ -1,0 +1,124 @@
+/**
+ * Network-namespace lab: the device data path end to end with real kernels, wireguard-go
+ * and nftables, configured from the project's rendered artifacts.
+ *
+ *   npm run lab                      # 2,000 devices, all scenarios, short benchmark
+ *   npm run lab -- --devices 250000  # same at full scale
+ *
+ * Needs root, iproute2, nftables, wireguard-go, wireguard-tools and Go. Exits non-zero if
+ * any scenario fails. The Envoy, decoder and device programs are stand-ins (Go, in
+ * test/lab/standins), named so in all output.
+ */
+import os from "os";
+import { benchTable, measurePath } from "./bench";
+import { buildStandins } from "./gobuild";
+import { buildLab } from "./lab";
+import { MAX_DEVICES } from "./plan";
+import { cleanAll, ProcessRegistry } from "./processes";
+import { earlyDemuxTrap, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
+import { run } from "./shell";
+
+interface Options {
+  devices: number;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const opts: Options = { devices: 2000 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--devices") {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 10 || v > MAX_DEVICES) throw new Error(`--devices must be an integer from 10 to ${MAX_DEVICES}`);
+      opts.devices = v;
+    } else if (a === "--help" || a === "-h") {
+      process.stdout.write("usage: npm run lab -- [--devices N]\n");
+      process.exit(0);
+    } else {
+      throw new Error(`unknown argument ${a} (usage: npm run lab -- [--devices N])`);
+    }
+  }
+  return opts;
+}
+
+function checkTools(): void {
+  if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces, nftables, wireguard-go)");
+  const tools: Array<[string, string[], string]> = [
+    ["ip", ["-V"], "iproute2"],
+    ["nft", ["--version"], "nftables"],
+    ["wireguard-go", ["--version"], "wireguard-go"],
+    ["wg", ["--version"], "wireguard-tools"],
+    ["wg-quick", ["-h"], "wireguard-tools"],
+  ];
+  for (const [cmd, args, pkg] of tools) {
+    try {
+      run(cmd, args);
+    } catch (error) {
+      if (!(cmd === "wg-quick" && /Usage/.test(String(error)))) throw new Error(`${cmd} is missing: install the Debian package ${pkg} (${String(error).split("\n")[0]})`);
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const log = (s: string) => process.stdout.write(`[lab ${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
+  checkTools();
+  const registry = new ProcessRegistry();
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    cleanAll(registry);
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      process.stderr.write(`\n${sig}: cleaning up the lab\n`);
+      cleanup();
+      process.exit(sig === "SIGINT" ? 130 : 143);
+    });
+  }
+  try {
+    cleanAll(registry); // leftovers of a crashed run
+    const binary = buildStandins();
+    log(`stand-ins built: ${binary}`);
+    const lab = await buildLab(registry, binary, opts.devices, log);
+    log(`topology up: ${lab.nodes.length} nodes (${lab.ingressNodes.length} ingress), ${opts.devices} devices`);
+
+    const deadline = Date.now() + (opts.devices > 20_000 ? 600_000 : 120_000);
+    const kilo = await measurePath("devices -> WireGuard uplink -> gateway nftables -> Kilo WireGuard -> Envoy stand-in -> decoder", lab.fleet, lab.decoders, opts.devices, { startRate: 60_000, seconds: 4, firstRound: 100, maxAttempts: 7, deadline }, log);
+    const plain = await measurePath("plain routed veths (no WireGuard, no nftables)", lab.plainFleet, new Map([["sink", lab.plainSink]]), opts.devices, { startRate: 300_000, seconds: 4, firstRound: 200, maxAttempts: 7, deadline: deadline + 120_000 }, log);
+    const rate = Math.max(500, Math.min(kilo.rate * 0.8, 20_000));
+    log(`scenarios at ${Math.round(rate)} datagrams/s`);
+
+    const results: ScenarioResult[] = [];
+    const record = (r: ScenarioResult) => {
+      results.push(r);
+      log(`scenario ${r.id}: ${r.passed ? "PASSED" : "FAILED"}: ${r.title}`);
+      for (const n of r.numbers) log(`    ${n}`);
+    };
+    for (const r of await sourceAndDownlink(lab, rate)) record(r);
+    record(await steeringChange(lab, rate));
+    record(await naiveRemoteUpstream(lab, rate));
+    record(await earlyDemuxTrap(lab, rate));
+    record(await gatewayRestart(lab, Math.min(rate, 5000)));
+
+    process.stdout.write(`\nBenchmark (${opts.devices} devices; each attempt sends one datagram per device, or more to last 4 s; ${os.cpus().length} CPUs):\n`);
+    process.stdout.write(benchTable([kilo, plain]) + "\n");
+    process.stdout.write(`attempts (data path): ${kilo.attempts.join("; ")}\nattempts (plain): ${plain.attempts.join("; ")}\n`);
+    process.stdout.write(`throughput ratio data path / plain veth: ${(kilo.rate / plain.rate).toFixed(3)}\n\n`);
+    const failed = results.filter((r) => !r.passed).length;
+    for (const r of results) process.stdout.write(`${r.passed ? "PASS" : "FAIL"} (${r.id}) ${r.title}\n`);
+    process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
+    return failed === 0 ? 0 : 1;
+  } finally {
+    cleanup();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`lab error: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

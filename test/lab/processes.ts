@@ -1,0 +1,113 @@
+import { spawn } from "child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { homedir } from "os";
+import { join } from "path";
+import { PREFIX } from "./plan";
+import { run } from "./shell";
+
+/** Where the lab keeps its run state (pids, configs with keys, EDS files); removed at clean-up. */
+export const STATE_DIR = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "iot-udp-ingress", "lab", "run");
+const PID_FILE = join(STATE_DIR, "pids.json");
+
+/**
+ * Records every process the lab starts (wireguard-go, stand-ins), so that clean-up, also
+ * of a previous crashed run, ends exactly those, by pid.
+ */
+export class ProcessRegistry {
+  private readonly pids = new Set<number>();
+
+  add(pid: number): void {
+    this.pids.add(pid);
+    this.save();
+  }
+
+  private save(): void {
+    mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
+    writeFileSync(PID_FILE, JSON.stringify([...this.pids]));
+  }
+
+  /** Ends recorded processes that still run a lab binary. */
+  killAll(): void {
+    for (const pid of this.pids) killIfLab(pid);
+    this.pids.clear();
+  }
+}
+
+function killIfLab(pid: number): void {
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return; // already gone
+  }
+  if (!/wireguard-go|standins/.test(cmdline)) return; // pid reused by something else
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* exited meanwhile */
+  }
+}
+
+export function labNamespaces(): string[] {
+  const out = run("ip", ["netns", "list"]);
+  return out
+    .split("\n")
+    .map((l) => l.split(" ")[0])
+    .filter((n) => n.startsWith(`${PREFIX}-`));
+}
+
+/**
+ * Removes everything a lab run leaves: its processes (recorded pids, then any process still
+ * inside a lab namespace), namespaces, wireguard-go control sockets, state files.
+ */
+export function cleanAll(registry: ProcessRegistry): void {
+  registry.killAll();
+  if (existsSync(PID_FILE)) {
+    try {
+      for (const pid of JSON.parse(readFileSync(PID_FILE, "utf8")) as number[]) killIfLab(pid);
+    } catch {
+      /* unreadable pid file from a crashed run: namespaces below still name the processes */
+    }
+  }
+  for (const ns of labNamespaces()) {
+    try {
+      for (const pid of run("ip", ["netns", "pids", ns]).split("\n").filter(Boolean)) killIfLab(Number(pid));
+    } catch {
+      /* namespace vanished */
+    }
+  }
+  for (const ns of labNamespaces()) {
+    try {
+      run("ip", ["netns", "del", ns]);
+    } catch {
+      /* already gone */
+    }
+  }
+  const sockDir = "/var/run/wireguard";
+  if (existsSync(sockDir)) {
+    for (const f of run("ls", [sockDir]).split("\n")) {
+      if (f.startsWith(PREFIX) && f.endsWith(".sock")) rmSync(join(sockDir, f), { force: true });
+    }
+  }
+  rmSync(STATE_DIR, { recursive: true, force: true });
+}
+
+/** Starts wireguard-go in the foreground inside a namespace and waits for its control socket. */
+export async function startWireguardGo(registry: ProcessRegistry, ns: string, ifname: string): Promise<number> {
+  if (ifname.length > 15) throw new Error(`interface name too long: ${ifname}`);
+  const sock = `/var/run/wireguard/${ifname}.sock`;
+  rmSync(sock, { force: true });
+  const child = spawn("ip", ["netns", "exec", ns, "wireguard-go", "-f", ifname], { stdio: "ignore", detached: true });
+  child.unref();
+  if (child.pid === undefined) throw new Error(`wireguard-go ${ifname} did not start`);
+  registry.add(child.pid);
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(sock)) return child.pid;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`wireguard-go ${ifname} in ${ns}: no control socket ${sock} after 5 s (is /dev/net/tun available?)`);
+}
+
+export function killPid(pid: number): void {
+  killIfLab(pid);
+}

@@ -1,0 +1,217 @@
+import { readFileSync } from "fs";
+import { join } from "path";
+import { withoutNode } from "./api-state";
+import { applyIngressNodeSysctls, type Lab } from "./lab";
+import { roundTotals, settle, settleCount } from "./measure";
+import { STATE_DIR } from "./processes";
+import { sleep } from "./shell";
+
+export interface ScenarioResult {
+  readonly id: string;
+  readonly title: string;
+  readonly passed: boolean;
+  readonly numbers: string[];
+}
+
+const pct = (a: number, b: number): string => (b === 0 ? "n/a" : `${((100 * a) / b).toFixed(2)}%`);
+
+/** Device index -> node name, from what each decoder saw in a round. */
+async function placement(lab: Lab, round: number): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for (const [node, d] of lab.decoders) {
+    const file = join(STATE_DIR, `placement-${round}-${node}.txt`);
+    await d.writeDevices(round, file);
+    for (const line of readFileSync(file, "utf8").split("\n")) if (line) out.set(Number(line), node);
+  }
+  return out;
+}
+
+function countBy<T>(values: Iterable<T>): Map<T, number> {
+  const m = new Map<T, number>();
+  for (const v of values) m.set(v, (m.get(v) ?? 0) + 1);
+  return m;
+}
+
+const fmtMap = (m: Map<string, number>): string => [...m].map(([k, v]) => `${k}=${v}`).join(" ");
+
+/** Downlinks from every decoder for what it saw in `round`; returns the fleet's count. */
+async function downlinks(lab: Lab, round: number, rate: number) {
+  await lab.fleet.resetDownlinks();
+  let sent = 0;
+  for (const d of lab.decoders.values()) sent += (await d.downlink(round, rate / lab.decoders.size)).sent;
+  await settleCount(async () => (await lab.fleet.downlinks()).devices, sent);
+  return { sent, got: await lab.fleet.downlinks() };
+}
+
+/** (a) source addresses unchanged at the decoders and (b) every device gets its downlink. */
+export async function sourceAndDownlink(lab: Lab, rate: number): Promise<ScenarioResult[]> {
+  const N = lab.devices;
+  const s = await lab.fleet.send(1, rate);
+  const t = await settle(lab.decoders, 1, N);
+  const general = lab.nodes.filter((n) => !n.ingress).map((n) => t.perDecoder.get(n.name)?.datagrams ?? 0);
+  const perNode = new Map([...t.perDecoder].map(([k, v]) => [k, v.devices]));
+  const a: ScenarioResult = {
+    id: "a",
+    title: "every device's source IP and port arrive unchanged at a node-local decoder",
+    passed: s.sent === N && s.errors === 0 && t.datagrams === N && t.devices === N && t.sourceBad === 0 && general.every((g) => g === 0),
+    numbers: [
+      `sent ${s.sent} at ${Math.round(s.rate)}/s, received ${t.datagrams}, distinct devices ${t.devices}/${N}`,
+      `source preserved ${t.sourceOk}/${t.datagrams} (${pct(t.sourceOk, t.datagrams)}), rewritten ${t.sourceBad}${t.badSample.length ? ` e.g. ${t.badSample[0]}` : ""}`,
+      `devices per decoder: ${fmtMap(perNode)} (the general node must get none)`,
+    ],
+  };
+  const dl = await downlinks(lab, 1, rate);
+  const b: ScenarioResult = {
+    id: "b",
+    title: "every device receives its downlink (pod -> node -> Kilo -> gateway -> uplink)",
+    passed: dl.got.devices === N && dl.got.wrongDst === 0,
+    numbers: [
+      `downlinks sent ${dl.sent}, devices reached ${dl.got.devices}/${N} (${pct(dl.got.devices, N)}), misaddressed ${dl.got.wrongDst}`,
+      `downlink sources seen by devices: ${fmtMap(new Map(Object.entries(dl.got.sources)))}`,
+      ...(dl.got.missingSample.length ? [`missing e.g. devices ${dl.got.missingSample.join(", ")}`] : []),
+    ],
+  };
+  return [a, b];
+}
+
+/** (c) an ingress node leaves the steering set: its devices move, the others stay. */
+export async function steeringChange(lab: Lab, rate: number): Promise<ScenarioResult> {
+  const N = lab.devices;
+  const removed = lab.ingressNodes[1];
+  const before = await placement(lab, 1);
+  const chosen = lab.gateway.steer(withoutNode(lab.api, removed.name));
+  const s = await lab.fleet.send(2, rate);
+  const t = await settle(lab.decoders, 2, N);
+  const after = await placement(lab, 2);
+  let movedFromRemoved = 0;
+  let stayedOnRemoved = 0;
+  let movedOthers = 0;
+  let removedBefore = 0;
+  for (const [dev, node] of before) {
+    const now = after.get(dev);
+    if (node === removed.name) {
+      removedBefore++;
+      if (now === removed.name) stayedOnRemoved++;
+      else if (now !== undefined) movedFromRemoved++;
+    } else if (now !== node) movedOthers++;
+  }
+  lab.gateway.steer(lab.api);
+  return {
+    id: "c",
+    title: `ingress node ${removed.name} removed from the steering map: its devices move, the rest stay`,
+    passed: before.size === N && after.size === N && t.sourceBad === 0 && removedBefore > 0 && movedFromRemoved === removedBefore && movedOthers === 0 && s.errors === 0,
+    numbers: [
+      `steering set after removal: ${chosen.join(", ")}`,
+      `devices on ${removed.name} before: ${removedBefore}; moved ${movedFromRemoved}, still delivered there ${stayedOnRemoved}`,
+      `devices on other nodes: ${before.size - removedBefore}, moved ${movedOthers} (must be 0)`,
+      `delivered after the change ${after.size}/${N}; per node: ${fmtMap(countBy(after.values()))}`,
+    ],
+  };
+}
+
+/** (d) the naive design: Envoy on node A forwards to a decoder on node B with the device source. */
+export async function naiveRemoteUpstream(lab: Lab, rate: number): Promise<ScenarioResult> {
+  const N = lab.devices;
+  const [a, b] = lab.ingressNodes;
+  const envoyA = lab.envoys.get(a.name)!;
+  await envoyA.closeSessions();
+  const loaded = await envoyA.reloadEds(lab.edsFile(b.name, `naive-${a.name}.json`));
+  const s = await lab.fleet.send(4, rate);
+  const t = await settle(lab.decoders, 4, N, 2000);
+  const stats = await envoyA.stats();
+  await envoyA.closeSessions();
+  await envoyA.reloadEds(lab.edsFile(a.name, `${a.name}.json`));
+  const lost = N - t.datagrams;
+  return {
+    id: "d",
+    title: `naive design: ${a.name}'s Envoy stand-in forwards to a decoder on ${b.name}: those datagrams are dropped by WireGuard`,
+    passed: stats.forwarded > 0 && stats.sendErrors === 0 && lost === stats.forwarded && t.sourceBad === 0 && s.errors === 0,
+    numbers: [
+      `${a.name} upstreams (from ${b.name}'s EndpointSlice entries): ${loaded.endpoints.join(", ")}`,
+      `forwarded by ${a.name} to ${b.name} with device source: ${stats.forwarded}; arrived: ${stats.forwarded - lost}; lost ${lost} (${pct(lost, stats.forwarded)})`,
+      `devices on node-local paths delivered: ${t.datagrams}/${N - stats.forwarded}`,
+    ],
+  };
+}
+
+/**
+ * (f) UDP early demux on an ingress node: the decoder's reply matches Envoy's connected
+ * IP_TRANSPARENT session socket (same 4-tuple), the kernel attaches that socket to the
+ * packet, and ip_forward drops forwarded packets that carry a socket. The lab sets
+ * net.ipv4.udp_early_demux=0 on ingress nodes; this shows what happens without it.
+ */
+export async function earlyDemuxTrap(lab: Lab, rate: number): Promise<ScenarioResult> {
+  const N = lab.devices;
+  const node = lab.ingressNodes[0];
+  const s = await lab.fleet.send(5, rate);
+  await settle(lab.decoders, 5, N);
+  const place = await placement(lab, 5);
+  const onNode = [...place.values()].filter((n) => n === node.name).length;
+  applyIngressNodeSysctls(node, 1);
+  const withDemux = await downlinks(lab, 5, rate);
+  applyIngressNodeSysctls(node, 0);
+  const without = await downlinks(lab, 5, rate);
+  const sessions = (await lab.envoys.get(node.name)!.stats()).sessions;
+  const fromNode = (r: typeof withDemux) => r.got.sources[node.decoderPodIp] ?? 0;
+  return {
+    id: "f",
+    title: `ingress node needs net.ipv4.udp_early_demux=0 for downlinks to devices with a live Envoy session`,
+    passed: s.errors === 0 && onNode > 0 && sessions >= onNode && fromNode(withDemux) === 0 && without.got.devices === N,
+    numbers: [
+      `devices with a session on ${node.name}: ${onNode} (stand-in sessions ${sessions})`,
+      `udp_early_demux=1: downlinks reached ${withDemux.got.devices}/${N}; from ${node.name}'s decoder ${fromNode(withDemux)}/${onNode}; sources ${fmtMap(new Map(Object.entries(withDemux.got.sources)))}`,
+      `udp_early_demux=0: downlinks reached ${without.got.devices}/${N}`,
+    ],
+  };
+}
+
+const IN_FLIGHT_MS = 300;
+
+/** (e) gateway restart: WireGuard and rules torn down and re-applied from the artifacts while devices send. */
+export async function gatewayRestart(lab: Lab, rate: number): Promise<ScenarioResult> {
+  const seconds = 24;
+  const bucketMs = 100;
+  const streaming = lab.fleet.stream(6, rate, seconds);
+  await sleep(4000);
+  const stopAt = Date.now();
+  lab.gateway.stop();
+  await sleep(2000);
+  const restartAt = Date.now();
+  await lab.gateway.start();
+  lab.gateway.steer(lab.api);
+  const upAt = Date.now();
+  const s = await streaming;
+  const t = await settle(lab.decoders, 6, s.sent);
+  const sent = new Map(Object.entries(s.buckets ?? {}).map(([k, v]) => [Number(k), v]));
+  const buckets = [...sent.keys()].sort((x, y) => x - y);
+  let pre = 0, preLost = 0, gap = 0, gapLost = 0;
+  for (const b of buckets) {
+    const lost = sent.get(b)! - (t.buckets.get(b) ?? 0);
+    // Datagrams still queued in the tunnels when the gateway goes down count to the gap.
+    if ((b + 1) * bucketMs <= stopAt - IN_FLIGHT_MS) { pre += sent.get(b)!; preLost += lost; }
+    else if (b * bucketMs < upAt) { gap += sent.get(b)!; gapLost += lost; }
+  }
+  // Recovery: the first bucket after re-apply from which no later bucket lost anything.
+  const after = buckets.filter((b) => b * bucketMs >= upAt);
+  let recovered: number | undefined;
+  for (let i = after.length - 1; i >= 0; i--) {
+    if (sent.get(after[i])! - (t.buckets.get(after[i]) ?? 0) !== 0) break;
+    recovered = after[i];
+  }
+  const recoveryMs = recovered === undefined ? undefined : Math.max(0, recovered * bucketMs - upAt);
+  const tailMs = recovered === undefined ? 0 : (after[after.length - 1] + 1 - recovered) * bucketMs;
+  let postLostBeforeRecovery = 0;
+  for (const b of after) if (recovered === undefined || b < recovered) postLostBeforeRecovery += sent.get(b)! - (t.buckets.get(b) ?? 0);
+  return {
+    id: "e",
+    title: "gateway restart (WireGuard, sysctls, nftables re-applied from the artifacts): loss only around the gap, then recovery",
+    passed: preLost === 0 && gapLost > 0 && recoveryMs !== undefined && recoveryMs <= 15_000 && tailMs >= 3000 && t.sourceBad === 0,
+    numbers: [
+      `stream ${s.sent} datagrams at ${Math.round(s.rate)}/s over ${seconds} s; down ${restartAt - stopAt} ms, re-apply took ${upAt - restartAt} ms`,
+      `before the stop: lost ${preLost}/${pre}; during the gap: lost ${gapLost}/${gap}`,
+      recoveryMs === undefined ? "no recovery before the end of the stream" : `lossless from ${recoveryMs} ms after re-apply (lost ${postLostBeforeRecovery} meanwhile), then ${tailMs} ms without loss`,
+    ],
+  };
+}
+
+export { roundTotals };

@@ -1,0 +1,110 @@
+import { DECODER_PORT, DEVICE_BASE, DEVICE_PORT, type LabNode } from "./plan";
+import { type ProcessRegistry } from "./processes";
+import { LineProcess } from "./shell";
+
+export interface SendResult {
+  sent: number;
+  seconds: number;
+  rate: number;
+  errors: number;
+  buckets?: Record<string, number>;
+}
+
+export interface DownlinkResult {
+  devices: number;
+  datagrams: number;
+  wrongDst: number;
+  sources: Record<string, number>;
+  missingSample: number[];
+}
+
+export interface DecoderRound {
+  datagrams: number;
+  sourceOk: number;
+  sourceBad: number;
+  devices: number;
+  buckets: Record<string, number>;
+  badSample: string[];
+}
+
+export interface EnvoyStats {
+  received: number;
+  forwarded: number;
+  sendErrors: number;
+  noUpstream: number;
+  sessions: number;
+  endpoints: string[];
+  setupError?: string;
+}
+
+/** The device fleet simulator (Go): N devices, each its own source address. */
+export class DeviceFleet {
+  private readonly proc: LineProcess;
+  constructor(binary: string, registry: ProcessRegistry, ns: string, devices: number, ingress: string) {
+    this.proc = new LineProcess(`devsim(${ns})`, ns, binary, ["devsim", "-base", DEVICE_BASE, "-devices", String(devices), "-port", String(DEVICE_PORT), "-dst", ingress], (p) => registry.add(p));
+  }
+  /** COUNT datagrams (default one per device), cycling over the devices, paced at rate per second. */
+  send(round: number, rate: number, count?: number): Promise<SendResult> {
+    return this.proc.call(`send ${round} ${Math.round(rate)}${count === undefined ? "" : ` ${count}`}`);
+  }
+  stream(round: number, rate: number, seconds: number): Promise<SendResult> {
+    return this.proc.call(`stream ${round} ${Math.round(rate)} ${seconds}`);
+  }
+  /** Downlinks received since the last reset. */
+  downlinks(): Promise<DownlinkResult> {
+    return this.proc.call("downlinks");
+  }
+  resetDownlinks(): Promise<unknown> {
+    return this.proc.call("reset-downlinks");
+  }
+  stop(): void {
+    this.proc.stop();
+  }
+}
+
+/** A decoder pod stand-in (Go): records each datagram's source, sends downlinks on request. */
+export class Decoder {
+  private readonly proc: LineProcess;
+  constructor(binary: string, registry: ProcessRegistry, readonly ns: string, listenIp: string, devices: number) {
+    this.proc = new LineProcess(`decoder(${ns})`, ns, binary, ["decoder", "-listen", `${listenIp}:${DECODER_PORT}`, "-base", DEVICE_BASE, "-devices", String(devices), "-device-port", String(DEVICE_PORT)], (p) => registry.add(p));
+  }
+  report(round: number): Promise<DecoderRound> {
+    return this.proc.call(`report ${round}`);
+  }
+  writeDevices(round: number, file: string): Promise<{ written: number }> {
+    return this.proc.call(`devices ${round} ${file}`);
+  }
+  downlink(round: number, rate: number): Promise<{ sent: number; errors: number }> {
+    return this.proc.call(`downlink ${round} ${Math.round(rate)}`);
+  }
+  forget(round: number): Promise<unknown> {
+    return this.proc.call(`forget ${round}`);
+  }
+  stop(): void {
+    this.proc.stop();
+  }
+}
+
+/**
+ * ENVOY STAND-IN (Go), not Envoy: the udp_proxy data path with use_original_src_ip
+ * (per-device session, IP_TRANSPARENT upstream socket bound to the device ip:port),
+ * upstreams read from the EDS file the sidecar logic renders.
+ */
+export class EnvoyStandin {
+  private readonly proc: LineProcess;
+  constructor(binary: string, registry: ProcessRegistry, readonly node: LabNode, listenPort: number, edsFile: string) {
+    this.proc = new LineProcess(`envoy-standin(${node.name})`, node.ns, binary, ["envoy-standin", "-listen", `0.0.0.0:${listenPort}`, "-eds", edsFile], (p) => registry.add(p));
+  }
+  stats(): Promise<EnvoyStats> {
+    return this.proc.call("stats");
+  }
+  reloadEds(file: string): Promise<{ endpoints: string[] }> {
+    return this.proc.call(`eds ${file}`);
+  }
+  closeSessions(): Promise<{ closed: number }> {
+    return this.proc.call("close-sessions");
+  }
+  stop(): void {
+    this.proc.stop();
+  }
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+)
+
+// ENVOY STAND-IN. It does what Envoy's udp_proxy with use_original_src_ip does on the
+// data path, nothing more: one session per downstream source ip:port, each session an
+// upstream socket with IP_TRANSPARENT bound to the device's ip:port and connected to one
+// upstream chosen by a hash of the source IP over the endpoints in the EDS file. Real
+// Envoy chooses with Maglev; any stable hash shows the same routing facts here.
+type envoyStandin struct {
+	fd        int
+	mu        sync.Mutex
+	endpoints []string
+	upstream  map[string]*syscall.SockaddrInet4
+	sessions  map[uint64]session
+	stats     envoyStats
+}
+
+type session struct {
+	fd       int
+	upstream string
+}
+
+type envoyStats struct {
+	Received   uint64   `json:"received"`
+	Forwarded  uint64   `json:"forwarded"`
+	SendErrors uint64   `json:"sendErrors"`
+	NoUpstream uint64   `json:"noUpstream"`
+	Sessions   int      `json:"sessions"`
+	Endpoints  []string `json:"endpoints"`
+	SetupError string   `json:"setupError,omitempty"`
+}
+
+func runEnvoy(args []string) {
+	fs := flag.NewFlagSet("envoy-standin", flag.ExitOnError)
+	listen := fs.String("listen", "", "listener address:port")
+	eds := fs.String("eds", "", "EDS file (DiscoveryResponse or ClusterLoadAssignment JSON)")
+	fs.Parse(args)
+	la, err := parseHostPort(*listen)
+	if err != nil {
+		fail("envoy-standin: %v", err)
+	}
+	raiseFileLimit(1 << 20)
+	fd, err := udpSocket()
+	if err != nil {
+		fail("envoy-standin socket: %v", err)
+	}
+	must(syscall.Bind(fd, la))
+	e := &envoyStandin{fd: fd, sessions: map[uint64]session{}}
+	if err := e.load(*eds); err != nil {
+		fail("envoy-standin: %v", err)
+	}
+	go e.receive()
+	commands(e.handle)
+}
+
+// load reads the endpoints; sessions whose upstream left the set are closed, as Envoy
+// drains sessions of removed hosts.
+func (e *envoyStandin) load(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	eps, err := edsEndpoints(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	ups := map[string]*syscall.SockaddrInet4{}
+	for _, ep := range eps {
+		sa, err := parseHostPort(ep)
+		if err != nil {
+			return err
+		}
+		ups[ep] = sa
+	}
+	sort.Strings(eps)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.endpoints, e.upstream = eps, ups
+	for k, s := range e.sessions {
+		if _, ok := ups[s.upstream]; !ok {
+			syscall.Close(s.fd)
+			delete(e.sessions, k)
+		}
+	}
+	return nil
+}
+
+// edsEndpoints accepts the protobuf-JSON forms Envoy reads from a path_config_source file:
+// a DiscoveryResponse whose resources are ClusterLoadAssignments, or one
+// ClusterLoadAssignment; field names in either snake_case or lowerCamelCase.
+func edsEndpoints(b []byte) ([]string, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	var clas []any
+	if rs, ok := doc["resources"].([]any); ok {
+		clas = rs
+	} else {
+		clas = []any{doc}
+	}
+	out := []string{}
+	for _, c := range clas {
+		cla, _ := c.(map[string]any)
+		for _, l := range list(cla, "endpoints") {
+			for _, lbe := range list(l, "lb_endpoints", "lbEndpoints") {
+				if hs, ok := field(lbe, "health_status", "healthStatus").(string); ok && hs != "HEALTHY" && hs != "UNKNOWN" {
+					continue
+				}
+				ep, _ := lbe["endpoint"].(map[string]any)
+				addr, _ := ep["address"].(map[string]any)
+				sa, _ := field(addr, "socket_address", "socketAddress").(map[string]any)
+				ip, _ := sa["address"].(string)
+				port, _ := field(sa, "port_value", "portValue").(float64)
+				if ip == "" || port == 0 {
+					return nil, fmt.Errorf("endpoint without socket address: %v", lbe)
+				}
+				out = append(out, fmt.Sprintf("%s:%d", ip, int(port)))
+			}
+		}
+	}
+	return out, nil
+}
+
+func field(m map[string]any, names ...string) any {
+	for _, n := range names {
+		if v, ok := m[n]; ok {
+			return v
+		}
+	}
+	return nil
+}
+
+func list(m map[string]any, names ...string) []map[string]any {
+	raw, _ := field(m, names...).([]any)
+	out := []map[string]any{}
+	for _, r := range raw {
+		if mm, ok := r.(map[string]any); ok {
+			out = append(out, mm)
+		}
+	}
+	return out
+}
+
+func (e *envoyStandin) receive() {
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := syscall.Recvfrom(e.fd, buf, 0)
+		if err != nil {
+			continue
+		}
+		src, ok := from.(*syscall.SockaddrInet4)
+		if !ok {
+			continue
+		}
+		e.forward(src, buf[:n])
+	}
+}
+
+func (e *envoyStandin) forward(src *syscall.SockaddrInet4, payload []byte) {
+	key := uint64(src.Addr[0])<<40 | uint64(src.Addr[1])<<32 | uint64(src.Addr[2])<<24 | uint64(src.Addr[3])<<16 | uint64(src.Port)
+	e.mu.Lock()
+	e.stats.Received++
+	s, ok := e.sessions[key]
+	if !ok {
+		if len(e.endpoints) == 0 {
+			e.stats.NoUpstream++
+			e.mu.Unlock()
+			return
+		}
+		h := fnv.New32a()
+		h.Write(src.Addr[:])
+		up := e.endpoints[h.Sum32()%uint32(len(e.endpoints))]
+		fd, err := e.upstreamSocket(src, e.upstream[up])
+		if err != nil {
+			e.stats.SendErrors++
+			if e.stats.SetupError == "" {
+				e.stats.SetupError = err.Error()
+			}
+			e.mu.Unlock()
+			return
+		}
+		s = session{fd, up}
+		e.sessions[key] = s
+	}
+	e.mu.Unlock()
+	if _, err := syscall.Write(s.fd, payload); err != nil {
+		e.mu.Lock()
+		e.stats.SendErrors++
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Lock()
+	e.stats.Forwarded++
+	e.mu.Unlock()
+}
+
+// upstreamSocket is what use_original_src_ip sets up: IP_TRANSPARENT, SO_REUSEADDR/PORT,
+// bound to the downstream address, connected to the upstream host.
+func (e *envoyStandin) upstreamSocket(src, up *syscall.SockaddrInet4) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	for _, o := range [][3]int{{syscall.SOL_IP, syscall.IP_TRANSPARENT, 1}, {syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1}, {syscall.SOL_SOCKET, soReusePort, 1}} {
+		if err := syscall.SetsockoptInt(fd, o[0], o[1], o[2]); err != nil {
+			syscall.Close(fd)
+			return -1, err
+		}
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: src.Port, Addr: src.Addr}); err != nil {
+		syscall.Close(fd)
+		return -1, fmt.Errorf("bind %s: %w", sockaddrString(src), err)
+	}
+	if err := syscall.Connect(fd, up); err != nil {
+		syscall.Close(fd)
+		return -1, fmt.Errorf("connect %s: %w", sockaddrString(up), err)
+	}
+	return fd, nil
+}
+
+func (e *envoyStandin) handle(args []string) any {
+	switch args[0] {
+	case "stats":
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		s := e.stats
+		s.Sessions = len(e.sessions)
+		s.Endpoints = e.endpoints
+		return s
+	case "eds": // eds FILE: reload the endpoints
+		if len(args) != 2 {
+			return errorReply{"usage: eds FILE"}
+		}
+		if err := e.load(args[1]); err != nil {
+			return errorReply{err.Error()}
+		}
+		return map[string]any{"endpoints": e.endpoints}
+	case "close-sessions":
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		n := len(e.sessions)
+		for k, s := range e.sessions {
+			syscall.Close(s.fd)
+			delete(e.sessions, k)
+		}
+		e.stats = envoyStats{}
+		return map[string]int{"closed": n}
+	}
+	return errorReply{"unknown command " + args[0]}
+}
+
+// SO_REUSEPORT is missing from the syscall package's Linux constants.
+const soReusePort = 0xf
