@@ -41,3 +41,12 @@ export function edsSidecarFilePaths(): Record<(typeof EDS_SIDECAR_FILES)[number]
     string
   >;
 }
+
+/**
+ * Exec command for the sidecar's startupProbe: succeeds once the EDS file exists. Envoy refuses to
+ * start while a path_config_source file is missing, so run the sidecar as a native sidecar
+ * (init container with restartPolicy Always) with this probe, and Envoy starts after it passes.
+ */
+export function edsSidecarStartupProbeCommand(edsPath: string): string[] {
+  return ["node", "-e", `require("node:fs").accessSync(${JSON.stringify(edsPath)})`];
+}

@@ -14,4 +14,5 @@ export {
   EDS_SIDECAR_MAIN,
   EDS_SIDECAR_REQUIRED_ENV,
   edsSidecarFilePaths,
+  edsSidecarStartupProbeCommand,
 } from "./eds-sidecar-files";

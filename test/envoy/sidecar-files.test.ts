@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { builtinModules } from "node:module";
 import * as os from "node:os";
@@ -11,6 +11,7 @@ import {
   EDS_SIDECAR_REQUIRED_ENV,
   EndpointSlice,
   edsSidecarFilePaths,
+  edsSidecarStartupProbeCommand,
   renderEdsFile,
 } from "../../infra/envoy";
 import { FakeKubeApi } from "./support/fake-kube-api";
@@ -60,6 +61,23 @@ describe("EDS sidecar files", () => {
       watchTimeoutSeconds: "WATCH_TIMEOUT_SECONDS",
     });
     expect(EDS_SIDECAR_REQUIRED_ENV).toStrictEqual(["NODE_NAME", "NAMESPACE", "SERVICE_NAME", "CLUSTER_NAME", "PORT_NAME", "EDS_PATH"]);
+  });
+});
+
+describe("edsSidecarStartupProbeCommand", () => {
+  it("is a node one-liner that succeeds only once the file exists", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "eds-probe-"));
+    try {
+      const file = path.join(dir, "endpoints.json");
+      const command = edsSidecarStartupProbeCommand(file);
+      expect(command).toStrictEqual(["node", "-e", `require("node:fs").accessSync(${JSON.stringify(file)})`]);
+      const probe = () => spawnSync(process.execPath, command.slice(1)).status;
+      expect(probe()).toBe(1);
+      fs.writeFileSync(file, "{}");
+      expect(probe()).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -178,6 +178,21 @@ describe("EDS sidecar against a fake Kubernetes API", () => {
     expect(h.api.requests.every((r) => r.authorization === "Bearer test-token")).toBe(true);
   });
 
+  it("re-lists at once, without backoff, when the watch request itself gets HTTP 410", async () => {
+    harness = await startSidecar(dir);
+    harness.api.list = { items: [], resourceVersion: "5" };
+    harness.api.goneWatches = 1;
+    const watch = await harness.api.nextWatch();
+    expect(harness.api.requests.map((r) => (r.query.watch === "1" ? `watch@${r.query.resourceVersion}` : "list"))).toStrictEqual([
+      "list",
+      "watch@5",
+      "list",
+      "watch@5",
+    ]);
+    expect(watch.request.query.resourceVersion).toBe("5");
+    expect(harness.logs.filter((l) => l.level === "error")).toStrictEqual([]);
+  });
+
   it("keeps an identical file from a previous run untouched", async () => {
     const a = slice("decoder-a", "100", { "10.1.0.5": NODE });
     harness = await startSidecar(dir, renderEdsFile([a], selection));

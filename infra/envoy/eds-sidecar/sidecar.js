@@ -237,8 +237,8 @@ async function runSidecar(config, hooks) {
       await followWatch(config, hooks, slices, list.resourceVersion, publish);
     } catch (error) {
       if (hooks.signal.aborted) break;
-      if (error instanceof RelistNow) {
-        log("info", error.message);
+      if (error instanceof RelistNow || (error instanceof ApiError && error.status === 410)) {
+        log("info", `re-listing: ${error.message}`);
         continue;
       }
       failures += 1;

@@ -49,6 +49,8 @@ export class FakeKubeApi {
   pageSize = 0;
   /** Number of upcoming list requests to answer with HTTP 500. */
   failLists = 0;
+  /** Number of upcoming watch requests to answer with HTTP 410 Gone. */
+  goneWatches = 0;
   private readonly pendingWatches: WatchStream[] = [];
   private readonly watchWaiters: ((w: WatchStream) => void)[] = [];
   private readonly server = http.createServer((req, res) => this.handle(req, res));
@@ -89,6 +91,10 @@ export class FakeKubeApi {
     };
     this.requests.push(recorded);
     if (req.method !== "GET" || !SLICES_PATH.test(url.pathname)) return this.status(res, 404, "NotFound");
+    if (recorded.query.watch === "1" && this.goneWatches > 0) {
+      this.goneWatches -= 1;
+      return this.status(res, 410, "Expired");
+    }
     if (recorded.query.watch === "1") return this.openWatch(recorded, res);
     if (this.failLists > 0) {
       this.failLists -= 1;
