@@ -11,6 +11,9 @@ export type EdsSelection = import("./eds-sidecar/endpoints.js").EdsSelection;
 export type ClusterLoadAssignment = import("./eds-sidecar/endpoints.js").ClusterLoadAssignment;
 export type EdsDiscoveryResponse = import("./eds-sidecar/endpoints.js").EdsDiscoveryResponse;
 
+/** "@type" of the resource in the EDS file. */
+export const CLUSTER_LOAD_ASSIGNMENT_TYPE: string = endpoints.CLUSTER_LOAD_ASSIGNMENT_TYPE;
+
 export const buildClusterLoadAssignment: (slices: readonly EndpointSlice[], selection: EdsSelection) => ClusterLoadAssignment =
   endpoints.buildClusterLoadAssignment;
 export const buildEdsDiscoveryResponse: (assignment: ClusterLoadAssignment) => EdsDiscoveryResponse =

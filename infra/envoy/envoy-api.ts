@@ -39,7 +39,6 @@ export interface UdpListenerConfig {
 
 export const UDP_PROXY_CONFIG_TYPE = "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig";
 export const UDP_PROXY_ROUTE_TYPE = "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route";
-export const CLUSTER_LOAD_ASSIGNMENT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 
 /** envoy.extensions.filters.udp.udp_proxy.v3.Route, packed in an Any. */
 export interface UdpProxyRoute {

@@ -5,7 +5,7 @@ export { envoyBootstrapHash, serializeEnvoyBootstrap } from "./serialize";
 export type { EnvoyConfigFormat } from "./serialize";
 export { DEFAULT_BASE_FILE_DESCRIPTORS, DEFAULT_SESSION_HEADROOM, SessionSizingError, sizeEnvoySessions } from "./sizing";
 export type { SessionSizing, SessionSizingInput } from "./sizing";
-export { buildClusterLoadAssignment, buildEdsDiscoveryResponse, renderEdsFile, serializeEdsDiscoveryResponse } from "./eds";
+export { CLUSTER_LOAD_ASSIGNMENT_TYPE, buildClusterLoadAssignment, buildEdsDiscoveryResponse, renderEdsFile, serializeEdsDiscoveryResponse } from "./eds";
 export type { ClusterLoadAssignment, EdsDiscoveryResponse, EdsSelection, EndpointSlice, SliceEndpoint, SlicePort } from "./eds";
 export {
   EDS_SIDECAR_DIR,

@@ -75,6 +75,13 @@ describe("validateEnvoyMessage rejects what Envoy would reject", () => {
       `${PROXY}.cluster: field "cluster" is deprecated`,
     ],
     [
+      "a deprecated admin field",
+      (b: Json) => {
+        b.admin.access_log_path = "/dev/null";
+      },
+      'admin.access_log_path: field "access_log_path" is deprecated',
+    ],
+    [
       "an Any payload with a wrong nested field",
       (_b: Json, p: Json) => {
         p.matcher.on_no_match.action.typed_config.clusterr = "decoder";
@@ -199,6 +206,23 @@ describe("validateEnvoyMessage accepts the proto3 JSON forms Envoy accepts", () 
       p.access_log = null;
     });
     expect(issuesOf(json)).toStrictEqual([]);
+  });
+
+  it("loads the protos of an Any payload's package on demand (stdout access log)", () => {
+    const json = bootstrapWith((_b, p) => {
+      p.access_log = [
+        {
+          name: "envoy.access_loggers.stdout",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog" },
+        },
+      ];
+      p.access_log_options = { access_log_flush_interval: "0.5s" };
+    });
+    expect(issuesOf(json)).toStrictEqual([]);
+    json.static_resources.listeners[0].listener_filters[0].typed_config.access_log_options.access_log_flush_interval = "0.0001s";
+    expect(issuesOf(json)).toStrictEqual([
+      `${PROXY}.access_log_options.access_log_flush_interval: value 0.0001s must be >= 0.001s`,
+    ]);
   });
 
   it("rejects the same field given under both names", () => {
