@@ -3,3 +3,4 @@ export * from "./kubernetes-placement";
 export * from "./decoder-service";
 export * from "./decoder-deployment";
 export * from "./wireguard-gateway";
+export * from "./envoy-udp-ingress";

@@ -1,0 +1,266 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import {
+  EDS_SIDECAR_ENV,
+  EDS_SIDECAR_MAIN,
+  edsFilePath,
+  edsSidecarFilePaths,
+  edsSidecarStartupProbeCommand,
+  ENVOY_BOOTSTRAP_DEFAULTS,
+  renderEnvoyBootstrap,
+  serializeEnvoyBootstrap,
+  sizeEnvoySessions,
+  type SessionSizing,
+} from "../infra/envoy";
+import type { ContainerResources } from "./decoder-deployment";
+import { DECODER_PORT_NAME } from "./decoder-service";
+import { appLabels, ingressNodeSelector, ingressToleration, selectorLabels, type IngressPlacement } from "./kubernetes-placement";
+
+export interface EnvoyUdpIngressArgs {
+  /** Namespace of the DaemonSet and its config. */
+  namespace: string;
+  /** Create the namespace too. Default: `false`. */
+  createNamespace?: boolean;
+  /** Envoy image at an exact `envoyproxy/envoy:v1.40.x` tag. */
+  envoyImage: string;
+  /** Node.js image, pinned, that runs the EDS sidecar. */
+  edsSidecarImage: string;
+  /** UDP port the devices send to; Envoy listens on it on every ingress node. */
+  listenerPort: number;
+  /** The ingress pool the DaemonSet runs on. */
+  placement: IngressPlacement;
+  /** The headless decoder Service whose node-local endpoints are Envoy's upstreams. */
+  decoder: { namespace: pulumi.Input<string>; serviceName: pulumi.Input<string> };
+  /** Fleet figures that size the per-node session budget (`max_connections`) and file descriptors. */
+  sessions: { devices: number; reportIntervalSeconds: number; ingressNodes: number };
+  /** udp_proxy idle timeout in seconds. Default: `60`. */
+  idleTimeoutSeconds?: number;
+  /** Largest datagram in either direction, bytes. Default: `1500`. */
+  maxDatagramBytes?: number;
+  /** Envoy worker threads. Default: `2`. */
+  concurrency?: number;
+  /** Admin port, bound to 127.0.0.1 only. Default: `9901`. */
+  adminPort?: number;
+  /** Envoy container resources. Default: 500m CPU / 256Mi requested, 1Gi memory limit. */
+  resources?: ContainerResources;
+}
+
+/** The label selector of the Envoy pods, as the gateway's steering agent queries them. */
+export const ENVOY_APP_NAME = "envoy-udp-ingress";
+export const ENVOY_POD_SELECTOR = `app.kubernetes.io/name=${ENVOY_APP_NAME}`;
+const BOOTSTRAP_FILE = "envoy.yaml";
+const BOOTSTRAP_DIR = "/etc/envoy";
+const SIDECAR_DIR = "/opt/eds-sidecar";
+/** Above every workload but system pods: losing Envoy on a node takes its devices' traffic with it. */
+const PRIORITY_VALUE = 1_000_000;
+
+/**
+ * Envoy as a UDP DaemonSet on the ingress pool: it receives the devices' datagrams on each node's Kilo IP and hands
+ * them, with the device's source address (use_original_src_ip), to decoder pods on the same node only. A sidecar
+ * writes the node-local endpoints into the EDS file Envoy watches.
+ */
+export class EnvoyUdpIngress extends pulumi.ComponentResource {
+  /** Namespace of the DaemonSet. */
+  public readonly namespace: pulumi.Output<string>;
+  /** UDP port Envoy listens on. */
+  public readonly listenerPort: pulumi.Output<number>;
+  /** Label selector of the Envoy pods. */
+  public readonly podSelector: string;
+  /** The per-node session budget the bootstrap was sized with. */
+  public readonly sizing: SessionSizing;
+  /** The rendered Envoy bootstrap (YAML). */
+  public readonly bootstrap: string;
+  /** Hash of the bootstrap and sidecar code, set on the pod template so a change rolls the pods. */
+  public readonly configHash: string;
+
+  constructor(name: string, args: EnvoyUdpIngressArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("iot-udp-ingress:index:EnvoyUdpIngress", name, {}, opts);
+    const labels = appLabels(ENVOY_APP_NAME, "envoy");
+    const selector = selectorLabels(ENVOY_APP_NAME, "envoy");
+    const idleTimeoutSeconds = args.idleTimeoutSeconds ?? ENVOY_BOOTSTRAP_DEFAULTS.idleTimeoutSeconds;
+    const adminPort = args.adminPort ?? ENVOY_BOOTSTRAP_DEFAULTS.adminPort;
+    const concurrency = args.concurrency ?? 2;
+
+    this.sizing = sizeEnvoySessions({ ...args.sessions, idleTimeoutSeconds });
+    const bootstrapOptions = {
+      listenerPort: args.listenerPort,
+      maxConnections: this.sizing.maxConnections,
+      adminPort,
+      idleTimeoutSeconds,
+      maxRxDatagramSize: args.maxDatagramBytes ?? ENVOY_BOOTSTRAP_DEFAULTS.maxRxDatagramSize,
+    };
+    this.bootstrap = serializeEnvoyBootstrap(renderEnvoyBootstrap(bootstrapOptions));
+    const sidecarFiles = readSidecarFiles();
+    this.configHash = hashOf([this.bootstrap, ...Object.values(sidecarFiles)]);
+    this.podSelector = ENVOY_POD_SELECTOR;
+
+    const namespace = args.createNamespace
+      ? new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: args.namespace, labels } }, { parent: this }).metadata.name
+      : pulumi.output(args.namespace);
+
+    const bootstrapConfigMap = new k8s.core.v1.ConfigMap(
+      `${name}-bootstrap`,
+      { metadata: { name: `${ENVOY_APP_NAME}-bootstrap`, namespace, labels }, data: { [BOOTSTRAP_FILE]: this.bootstrap } },
+      { parent: this },
+    );
+    const sidecarConfigMap = new k8s.core.v1.ConfigMap(
+      `${name}-eds-sidecar`,
+      { metadata: { name: `${ENVOY_APP_NAME}-eds-sidecar`, namespace, labels }, data: sidecarFiles },
+      { parent: this },
+    );
+
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-sa`,
+      { metadata: { name: ENVOY_APP_NAME, namespace, labels } },
+      { parent: this },
+    );
+    const role = new k8s.rbac.v1.Role(
+      `${name}-endpointslices-reader`,
+      {
+        metadata: { name: `${ENVOY_APP_NAME}-endpointslices`, namespace: args.decoder.namespace, labels },
+        rules: [{ apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] }],
+      },
+      { parent: this },
+    );
+    new k8s.rbac.v1.RoleBinding(
+      `${name}-endpointslices-reader`,
+      {
+        metadata: { name: `${ENVOY_APP_NAME}-endpointslices`, namespace: args.decoder.namespace, labels },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+        subjects: [{ kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace }],
+      },
+      { parent: this },
+    );
+
+    const priorityClass = new k8s.scheduling.v1.PriorityClass(
+      `${name}-priority`,
+      {
+        metadata: { name: ENVOY_APP_NAME, labels },
+        value: PRIORITY_VALUE,
+        globalDefault: false,
+        preemptionPolicy: "PreemptLowerPriority",
+        description: "Envoy UDP ingress: without it a node's devices lose their path into the cluster.",
+      },
+      { parent: this },
+    );
+
+    const edsDirectory = ENVOY_BOOTSTRAP_DEFAULTS.edsDirectory;
+    const edsPath = edsFilePath({});
+    const daemonSet = new k8s.apps.v1.DaemonSet(
+      `${name}-daemonset`,
+      {
+        metadata: { name: ENVOY_APP_NAME, namespace, labels },
+        spec: {
+          selector: { matchLabels: selector },
+          updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
+          template: {
+            metadata: { labels, annotations: { "iot-udp-ingress/config-hash": this.configHash } },
+            spec: {
+              serviceAccountName: serviceAccount.metadata.name,
+              priorityClassName: priorityClass.metadata.name,
+              // The gateway DNATs to the node's Kilo IP, and use_original_src_ip needs the node's routing.
+              hostNetwork: true,
+              dnsPolicy: "ClusterFirstWithHostNet",
+              nodeSelector: ingressNodeSelector(args.placement),
+              tolerations: [ingressToleration(args.placement)],
+              terminationGracePeriodSeconds: 30,
+              initContainers: [
+                {
+                  name: "eds-sidecar",
+                  image: args.edsSidecarImage,
+                  // A native sidecar: it keeps running, and Envoy starts only once the EDS file exists.
+                  restartPolicy: "Always",
+                  command: ["node", `${SIDECAR_DIR}/${EDS_SIDECAR_MAIN}`],
+                  env: [
+                    { name: EDS_SIDECAR_ENV.nodeName, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+                    { name: EDS_SIDECAR_ENV.namespace, value: args.decoder.namespace },
+                    { name: EDS_SIDECAR_ENV.serviceName, value: args.decoder.serviceName },
+                    { name: EDS_SIDECAR_ENV.clusterName, value: ENVOY_BOOTSTRAP_DEFAULTS.clusterName },
+                    { name: EDS_SIDECAR_ENV.portName, value: DECODER_PORT_NAME },
+                    { name: EDS_SIDECAR_ENV.edsPath, value: edsPath },
+                  ],
+                  startupProbe: { exec: { command: edsSidecarStartupProbeCommand(edsPath) }, periodSeconds: 2, failureThreshold: 150 },
+                  resources: { requests: { cpu: "20m", memory: "48Mi" }, limits: { memory: "128Mi" } },
+                  securityContext: {
+                    runAsNonRoot: true,
+                    runAsUser: 1000,
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ["ALL"] },
+                    seccompProfile: { type: "RuntimeDefault" },
+                  },
+                  volumeMounts: [
+                    { name: "eds-sidecar", mountPath: SIDECAR_DIR, readOnly: true },
+                    { name: "eds", mountPath: edsDirectory },
+                  ],
+                },
+              ],
+              containers: [
+                {
+                  name: "envoy",
+                  image: args.envoyImage,
+                  // Raise the soft fd limit to the session budget first: Envoy needs one socket per session,
+                  // and the command fails loudly if the node's hard limit is too low.
+                  command: ["/bin/sh", "-c"],
+                  args: [
+                    `ulimit -n ${this.sizing.fileDescriptorLimit} && exec /docker-entrypoint.sh envoy ` +
+                      `-c ${BOOTSTRAP_DIR}/${BOOTSTRAP_FILE} --concurrency ${concurrency} --log-level info`,
+                  ],
+                  // The image's entrypoint drops to uid 101 unless ENVOY_UID=0; IP_TRANSPARENT needs CAP_NET_ADMIN.
+                  env: [{ name: "ENVOY_UID", value: "0" }],
+                  ports: [{ name: "udp", containerPort: args.listenerPort, protocol: "UDP" }],
+                  readinessProbe: {
+                    httpGet: { host: "127.0.0.1", path: "/ready", port: adminPort },
+                    periodSeconds: 5,
+                    failureThreshold: 2,
+                  },
+                  livenessProbe: {
+                    httpGet: { host: "127.0.0.1", path: "/server_info", port: adminPort },
+                    periodSeconds: 10,
+                    failureThreshold: 3,
+                  },
+                  resources: args.resources ?? { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+                  securityContext: {
+                    runAsUser: 0,
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ["ALL"], add: ["NET_ADMIN"] },
+                    seccompProfile: { type: "RuntimeDefault" },
+                  },
+                  volumeMounts: [
+                    { name: "bootstrap", mountPath: BOOTSTRAP_DIR, readOnly: true },
+                    { name: "eds", mountPath: edsDirectory, readOnly: true },
+                    { name: "tmp", mountPath: "/tmp" },
+                  ],
+                },
+              ],
+              volumes: [
+                { name: "bootstrap", configMap: { name: bootstrapConfigMap.metadata.name } },
+                { name: "eds-sidecar", configMap: { name: sidecarConfigMap.metadata.name } },
+                { name: "eds", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+                { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+              ],
+            },
+          },
+        },
+      },
+      { parent: this },
+    );
+
+    this.namespace = daemonSet.metadata.namespace;
+    this.listenerPort = pulumi.output(args.listenerPort);
+    this.registerOutputs({ namespace: this.namespace, listenerPort: this.listenerPort, podSelector: this.podSelector });
+  }
+}
+
+function readSidecarFiles(): Record<string, string> {
+  return Object.fromEntries(Object.entries(edsSidecarFilePaths()).map(([file, path]) => [file, fs.readFileSync(path, "utf8")]));
+}
+
+function hashOf(parts: string[]): string {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(part).update("\0");
+  return hash.digest("hex");
+}

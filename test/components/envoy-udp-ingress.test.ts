@@ -1,0 +1,171 @@
+import { parse } from "yaml";
+import { envoyMessageIssues } from "../envoy/support/envoy-proto-validator";
+import { hasKubernetesSchema, validateAgainstKubernetesSchema } from "../support/kubernetes-schema";
+import { onlyResource, recordResources, settle, type RecordedResource } from "../support/pulumi-mocks";
+
+let recorded: RecordedResource[];
+let components: typeof import("../../components");
+
+const placement = {
+  nodeLabel: { key: "iot-udp-ingress/role", value: "ingress" },
+  nodeTaint: { key: "iot-udp-ingress/role", value: "ingress", effect: "NoSchedule" as const },
+};
+
+function args(overrides: Partial<import("../../components").EnvoyUdpIngressArgs> = {}): import("../../components").EnvoyUdpIngressArgs {
+  return {
+    namespace: "iot-ingress",
+    createNamespace: true,
+    envoyImage: "envoyproxy/envoy:v1.40.2",
+    edsSidecarImage: "node:22.21.1-alpine3.22",
+    listenerPort: 5683,
+    placement,
+    decoder: { namespace: "iot-decoder", serviceName: "decoder" },
+    sessions: { devices: 250000, reportIntervalSeconds: 300, ingressNodes: 4 },
+    idleTimeoutSeconds: 120,
+    maxDatagramBytes: 1280,
+    concurrency: 2,
+    ...overrides,
+  };
+}
+
+beforeAll(async () => {
+  recorded = recordResources();
+  components = await import("../../components");
+});
+beforeEach(() => recorded.splice(0));
+
+function daemonSetPodSpec(): any {
+  return (onlyResource(recorded, "kubernetes:apps/v1:DaemonSet").inputs as any).spec.template.spec;
+}
+
+describe("EnvoyUdpIngress", () => {
+  it("creates the namespace, config, RBAC, priority and DaemonSet", async () => {
+    new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    expect(recorded.map((resource) => `${resource.type} ${resource.name}`).sort()).toEqual([
+      "iot-udp-ingress:index:EnvoyUdpIngress ingress",
+      "kubernetes:apps/v1:DaemonSet ingress-daemonset",
+      "kubernetes:core/v1:ConfigMap ingress-bootstrap",
+      "kubernetes:core/v1:ConfigMap ingress-eds-sidecar",
+      "kubernetes:core/v1:Namespace ingress-namespace",
+      "kubernetes:core/v1:ServiceAccount ingress-sa",
+      "kubernetes:rbac.authorization.k8s.io/v1:Role ingress-endpointslices-reader",
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding ingress-endpointslices-reader",
+      "kubernetes:scheduling.k8s.io/v1:PriorityClass ingress-priority",
+    ]);
+  });
+
+  it("sizes max_connections from the fleet and ships a bootstrap Envoy's protos accept", async () => {
+    const ingress = new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    // 250,000 devices x min(1, 120 s / 300 s) / 4 nodes = 25,000 sessions per node; x 1.5 headroom.
+    expect(ingress.sizing).toEqual({ sessionsPerNode: 25000, maxConnections: 37500, fileDescriptorLimit: 38524 });
+    const data = onlyResource(recorded, "kubernetes:core/v1:ConfigMap", "ingress-bootstrap").inputs.data as Record<string, string>;
+    const bootstrap = parse(data["envoy.yaml"]);
+    expect(bootstrap.static_resources.clusters[0].circuit_breakers.thresholds[0].max_connections).toBe(37500);
+    expect(bootstrap.admin.address.socket_address.address).toBe("127.0.0.1");
+    const proxy = bootstrap.static_resources.listeners[0].listener_filters[0].typed_config;
+    expect(proxy).toMatchObject({ use_original_src_ip: true, idle_timeout: "120s", hash_policies: [{ source_ip: true }] });
+    expect(envoyMessageIssues("envoy.config.bootstrap.v3.Bootstrap", bootstrap)).toEqual([]);
+  });
+
+  it("ships every EDS sidecar file in its ConfigMap", async () => {
+    new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    const data = onlyResource(recorded, "kubernetes:core/v1:ConfigMap", "ingress-eds-sidecar").inputs.data as Record<string, string>;
+    expect(Object.keys(data).sort()).toEqual(["eds-file.js", "endpoints.js", "kube-api.js", "sidecar.js"]);
+    expect(data["sidecar.js"]).toContain("require(\"./endpoints");
+  });
+
+  it("runs on the ingress pool with the host network, as root with NET_ADMIN only", async () => {
+    new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    const spec = daemonSetPodSpec();
+    expect(spec).toMatchObject({
+      hostNetwork: true,
+      dnsPolicy: "ClusterFirstWithHostNet",
+      nodeSelector: { "iot-udp-ingress/role": "ingress" },
+      tolerations: [{ key: "iot-udp-ingress/role", operator: "Equal", value: "ingress", effect: "NoSchedule" }],
+      priorityClassName: "envoy-udp-ingress",
+    });
+    const [envoy] = spec.containers;
+    expect(envoy.image).toBe("envoyproxy/envoy:v1.40.2");
+    expect(envoy.env).toEqual([{ name: "ENVOY_UID", value: "0" }]);
+    expect(envoy.securityContext).toEqual({
+      runAsUser: 0,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"], add: ["NET_ADMIN"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(envoy.command).toEqual(["/bin/sh", "-c"]);
+    expect(envoy.args).toEqual([
+      "ulimit -n 38524 && exec /docker-entrypoint.sh envoy -c /etc/envoy/envoy.yaml --concurrency 2 --log-level info",
+    ]);
+  });
+
+  it("probes readiness on the node's loopback, never exposing admin", async () => {
+    new components.EnvoyUdpIngress("ingress", args({ adminPort: 9911 }));
+    await settle();
+    const [envoy] = daemonSetPodSpec().containers;
+    expect(envoy.readinessProbe.httpGet).toEqual({ host: "127.0.0.1", path: "/ready", port: 9911 });
+    expect(envoy.ports).toEqual([{ name: "udp", containerPort: 5683, protocol: "UDP" }]);
+  });
+
+  it("runs the EDS sidecar as a native sidecar that Envoy waits for, locked down", async () => {
+    new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    const [sidecar] = daemonSetPodSpec().initContainers;
+    expect(sidecar.restartPolicy).toBe("Always");
+    expect(sidecar.image).toBe("node:22.21.1-alpine3.22");
+    expect(sidecar.command).toEqual(["node", "/opt/eds-sidecar/sidecar.js"]);
+    expect(sidecar.env).toEqual([
+      { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+      { name: "NAMESPACE", value: "iot-decoder" },
+      { name: "SERVICE_NAME", value: "decoder" },
+      { name: "CLUSTER_NAME", value: "decoder" },
+      { name: "PORT_NAME", value: "udp" },
+      { name: "EDS_PATH", value: "/var/run/envoy-eds/endpoints.json" },
+    ]);
+    expect(sidecar.startupProbe.exec.command).toEqual(["node", "-e", 'require("node:fs").accessSync("/var/run/envoy-eds/endpoints.json")']);
+    expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+  });
+
+  it("lets the sidecar read only EndpointSlices, only in the decoder namespace", async () => {
+    new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    const role = onlyResource(recorded, "kubernetes:rbac.authorization.k8s.io/v1:Role").inputs as any;
+    expect(role.metadata.namespace).toBe("iot-decoder");
+    expect(role.rules).toEqual([{ apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] }]);
+    const binding = onlyResource(recorded, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").inputs as any;
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "envoy-udp-ingress", namespace: "iot-ingress" }]);
+  });
+
+  it("rolls one node at a time, and a bootstrap change changes the pods' config hash", async () => {
+    const first = new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    const daemonSet = onlyResource(recorded, "kubernetes:apps/v1:DaemonSet").inputs as any;
+    expect(daemonSet.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
+    expect(daemonSet.spec.template.metadata.annotations).toEqual({ "iot-udp-ingress/config-hash": first.configHash });
+    const same = new components.EnvoyUdpIngress("same", args());
+    const longerIdle = new components.EnvoyUdpIngress("longer-idle", args({ idleTimeoutSeconds: 180 }));
+    const otherPort = new components.EnvoyUdpIngress("other-port", args({ listenerPort: 5684 }));
+    expect(same.configHash).toBe(first.configHash);
+    expect(new Set([first.configHash, longerIdle.configHash, otherPort.configHash]).size).toBe(3);
+    await settle();
+  });
+
+  it("refuses a fleet it cannot size", () => {
+    expect(() => new components.EnvoyUdpIngress("bad", args({ sessions: { devices: 1000, reportIntervalSeconds: 60, ingressNodes: 0 } }))).toThrow(
+      "ingressNodes must be a positive integer",
+    );
+  });
+
+  it("produces objects that pass the Kubernetes schema", async () => {
+    new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    const objects = recorded.filter((resource) => hasKubernetesSchema(resource.type));
+    expect(objects).toHaveLength(8);
+    objects.forEach(validateAgainstKubernetesSchema);
+  });
+});
