@@ -4,7 +4,8 @@ import { EnvoyProtoValidationError, envoyMessageIssues, validateEnvoyMessage } f
 const BOOTSTRAP = "envoy.config.bootstrap.v3.Bootstrap";
 const PROXY = "static_resources.listeners[0].listener_filters[0].typed_config";
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- free-form mutation of test fixtures
+// Test fixtures are mutated freely to build invalid configs; a precise type would only get in the way.
+type Json = Record<string, any>;
 
 function bootstrapWith(mutate: (b: Json, proxy: Json) => void): Json {
   const b = JSON.parse(JSON.stringify(renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 }))) as Json;

@@ -142,15 +142,24 @@ function backoffDelay(failures, config, random) {
   return Math.floor(delay / 2 + (random() * delay) / 2);
 }
 
+/** @typedef {import("./endpoints.js").EndpointSlice} EndpointSlice */
+
 /**
- * @param {EndpointSliceLike} slice
+ * @param {EndpointSlice} slice
  * @returns {string}
  */
 function sliceKey(slice) {
   return slice.metadata?.name ?? "";
 }
 
-/** @typedef {import("./endpoints.js").EndpointSlice} EndpointSliceLike */
+/**
+ * The label the EndpointSlice controller puts on every slice of a Service.
+ * @param {SidecarConfig} config
+ * @returns {string}
+ */
+function serviceSelector(config) {
+  return `kubernetes.io/service-name=${config.serviceName}`;
+}
 
 /** Thrown to leave the watch and list again immediately. */
 class RelistNow extends Error {}
@@ -159,13 +168,13 @@ class RelistNow extends Error {}
  * Follows one list's resourceVersion through successive watches until a re-list is needed.
  * @param {SidecarConfig} config
  * @param {SidecarHooks} hooks
- * @param {Map<string, EndpointSliceLike>} slices
+ * @param {Map<string, EndpointSlice>} slices
  * @param {string} resourceVersion
  * @param {() => void} publish
  * @returns {Promise<never>}
  */
 async function followWatch(config, hooks, slices, resourceVersion, publish) {
-  const labelSelector = `kubernetes.io/service-name=${config.serviceName}`;
+  const labelSelector = serviceSelector(config);
   let version = resourceVersion;
   for (;;) {
     const started = Date.now();
@@ -220,7 +229,7 @@ async function runSidecar(config, hooks) {
   const selection = { nodeName: config.nodeName, clusterName: config.clusterName, portName: config.portName };
   const file = new EdsFile(config.edsPath, hooks.onWrite);
   file.ensureExists(renderEdsFile([], selection));
-  /** @type {Map<string, EndpointSliceLike>} */
+  /** @type {Map<string, EndpointSlice>} */
   const slices = new Map();
   const publish = () => {
     if (file.write(renderEdsFile([...slices.values()], selection))) log("info", "EDS file updated", { path: config.edsPath });
@@ -228,8 +237,7 @@ async function runSidecar(config, hooks) {
   let failures = 0;
   while (!hooks.signal.aborted) {
     try {
-      const labelSelector = `kubernetes.io/service-name=${config.serviceName}`;
-      const list = await listEndpointSlices(config.api, { namespace: config.namespace, labelSelector, signal: hooks.signal });
+      const list = await listEndpointSlices(config.api, { namespace: config.namespace, labelSelector: serviceSelector(config), signal: hooks.signal });
       failures = 0;
       slices.clear();
       for (const slice of list.items) slices.set(sliceKey(slice), slice);
