@@ -1,32 +1,65 @@
-import { readFileSync } from "fs";
+import { mkdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
+import { type EndpointSliceFixture } from "./eds";
 
-/** The recorded Kubernetes API state the steering decision and the EDS sidecar read (fields the lab uses). */
+/**
+ * A recorded Kubernetes API state: the responses to the three queries the steering agent
+ * makes (`kubectl get ... -o json`): nodes, the Envoy pods, the decoder EndpointSlices.
+ * The EDS sidecar logic reads the same EndpointSlices.
+ */
 export interface ApiState {
-  nodes: { apiVersion: string; kind: string; items: Array<{ metadata: { name: string; annotations: Record<string, string>; labels: Record<string, string> } }> };
-  pods: { apiVersion: string; kind: string; items: Array<{ metadata: { name: string; namespace: string }; spec: { nodeName: string } }> };
-  endpointSlices: { apiVersion: string; kind: string; items: Array<EndpointSliceFixture> };
+  nodes: KubeList<{ metadata: { name: string } }>;
+  envoyPods: KubeList<{ metadata: { name: string }; spec: { nodeName: string } }>;
+  decoderSlices: KubeList<EndpointSliceFixture>;
 }
 
-export interface EndpointSliceFixture {
-  metadata: { name: string; namespace: string };
-  addressType: string;
-  endpoints: Array<{ addresses: string[]; conditions?: { ready?: boolean }; nodeName?: string }>;
-  ports: Array<{ name?: string; port?: number; protocol?: string }>;
+interface KubeList<T> {
+  apiVersion: string;
+  kind: string;
+  items: T[];
 }
+
+const FIXTURE_DIR = join(__dirname, "fixtures", "api");
+const FILES = { nodes: "nodes.json", envoyPods: "envoy-pods.json", decoderSlices: "decoder-slices.json" } as const;
 
 export function loadApiState(): ApiState {
-  return JSON.parse(readFileSync(join(__dirname, "fixtures", "api-state.json"), "utf8")) as ApiState;
+  const read = (f: string) => JSON.parse(readFileSync(join(FIXTURE_DIR, f), "utf8"));
+  return { nodes: read(FILES.nodes), envoyPods: read(FILES.envoyPods), decoderSlices: read(FILES.decoderSlices) };
 }
 
-/** The same state with one node gone: the node, its pods and its endpoints. */
+/** Writes the state where the replaying kubectl reads it. */
+export function writeApiState(state: ApiState, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [key, file] of Object.entries(FILES)) writeFileSync(join(dir, file), JSON.stringify(state[key as keyof ApiState], null, 2));
+}
+
+/** The same state with one node gone: the node, its Envoy pod and its decoder endpoints. */
 export function withoutNode(state: ApiState, nodeName: string): ApiState {
   return {
     nodes: { ...state.nodes, items: state.nodes.items.filter((n) => n.metadata.name !== nodeName) },
-    pods: { ...state.pods, items: state.pods.items.filter((p) => p.spec.nodeName !== nodeName) },
-    endpointSlices: {
-      ...state.endpointSlices,
-      items: state.endpointSlices.items.map((s) => ({ ...s, endpoints: s.endpoints.filter((e) => e.nodeName !== nodeName) })),
+    envoyPods: { ...state.envoyPods, items: state.envoyPods.items.filter((p) => p.spec.nodeName !== nodeName) },
+    decoderSlices: {
+      ...state.decoderSlices,
+      items: state.decoderSlices.items.map((s) => ({ ...s, endpoints: (s.endpoints ?? []).filter((e) => e.nodeName !== nodeName) })),
     },
   };
+}
+
+/**
+ * A kubectl that replays the recorded state for exactly the agent's three queries and fails
+ * on anything else, so a change in what the agent asks for shows up as a lab failure.
+ */
+export function replayKubectlScript(apiDir: string, q: { envoyNamespace: string; envoySelector: string; decoderNamespace: string; decoderService: string }): string {
+  return `#!/bin/bash
+# Replays a recorded Kubernetes API state (lab only).
+set -euo pipefail
+args="$*"
+case "$args" in
+  *" get nodes -o json") exec cat '${apiDir}/${FILES.nodes}' ;;
+  *" get pods --namespace ${q.envoyNamespace} --selector ${q.envoySelector} -o json") exec cat '${apiDir}/${FILES.envoyPods}' ;;
+  *" get endpointslices.discovery.k8s.io --namespace ${q.decoderNamespace} --selector kubernetes.io/service-name=${q.decoderService} -o json") exec cat '${apiDir}/${FILES.decoderSlices}' ;;
+esac
+echo "replay kubectl: no recording for: $args" >&2
+exit 1
+`;
 }

@@ -1,71 +1,208 @@
-// PROVISIONAL: replaced by execution of infra/gateway artifacts once they exist.
-import { mkdirSync, writeFileSync } from "fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { join } from "path";
-import { type WireguardKeyPair } from "../../infra/wireguard";
-import { DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, INGRESS_PORT, NS, UPLINK_CONCENTRATOR_IP, UPLINK_GATEWAY_IP, UPLINK_PORT, WIREGUARD_PORT, type LabNode } from "./plan";
+import {
+  DEFAULT_GATEWAY_PATHS,
+  FILTER_TABLE,
+  NAT_TABLE,
+  STEERING_TARGETS_JQ,
+  gatewaySysctls,
+  renderGatewayRuleset,
+  renderSteeringAgentScript,
+  renderUplinkConfig,
+  resolveGatewayOptions,
+  type GatewayHostOptions,
+  type GatewayPaths,
+  type ResolvedGatewayOptions,
+} from "../../infra/gateway";
+import { type WireguardConfig, type WireguardKeyPair } from "../../infra/wireguard";
+import { replayKubectlScript, writeApiState, type ApiState } from "./api-state";
+import { CONCENTRATOR_PUBLIC_IP, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, INGRESS_PORT, NS, UPLINK_GATEWAY_IP, WIREGUARD_PORT, type LabNode } from "./plan";
 import { killPid, STATE_DIR, type ProcessRegistry } from "./processes";
-import { inNs, ipBatch, run, sysctl } from "./shell";
-import { applyWireguard } from "./wg";
-import { type ApiState } from "./api-state";
-import { rmSync } from "fs";
+import { inNs, ipBatch, run } from "./shell";
+import { newKeys } from "./topology";
+import { applyWgQuick, applyWireguard, wgQuickAllowedIps } from "./wg";
 
-export interface LabGateway {
-  readonly keys: WireguardKeyPair;
-  readonly ingressAddress: string;
-  readonly ingressPort: number;
-  readonly uplinkPort: number;
-  readonly concentratorTunnelCidr: string;
-  /** What the concentrator routes into the uplink tunnel. */
-  readonly routedToGateway: readonly string[];
-  start(): Promise<void>;
-  stop(): void;
-  /** Runs the steering decision over an API state and applies the map update; returns the chosen node IPs. */
-  steer(state: ApiState): string[];
-}
+export const ENVOY_NAMESPACE = "iot-ingress";
+export const DECODER_NAMESPACE = "iot-decoder";
+export const DECODER_SERVICE = "decoder";
+/** The Kilo Peer's persistentKeepalive, which kgctl writes into the gateway's peer sections. */
+const PEER_KEEPALIVE = 25;
 
-export function provisionalGateway(registry: ProcessRegistry, nodes: ReadonlyArray<{ node: LabNode; keys: WireguardKeyPair }>, concentratorPublicKey: string): LabGateway {
-  const keys: WireguardKeyPair = require("../../infra/wireguard").generateKeyPair();
-  const pids: number[] = [];
-  return {
-    keys,
-    ingressAddress: UPLINK_GATEWAY_IP,
-    ingressPort: INGRESS_PORT,
-    uplinkPort: UPLINK_PORT,
-    concentratorTunnelCidr: `${UPLINK_CONCENTRATOR_IP}/30`,
-    routedToGateway: [`${UPLINK_GATEWAY_IP}/32`],
-    async start() {
-      sysctl(NS.gateway, { "net.ipv4.ip_forward": 1 });
-      pids.push(
-        await applyWireguard(registry, NS.gateway, IF.gatewayUplinkWg, {
-          interface: { privateKey: keys.privateKey, addresses: [`${UPLINK_GATEWAY_IP}/30`], listenPort: UPLINK_PORT, table: "off" },
-          peers: [{ publicKey: concentratorPublicKey, allowedIps: [`${UPLINK_CONCENTRATOR_IP}/32`, DEVICE_SUBNET] }],
-        }),
-      );
-      pids.push(
-        await applyWireguard(registry, NS.gateway, IF.gatewayKiloWg, {
-          interface: { privateKey: keys.privateKey, addresses: [`${GATEWAY_TUNNEL_IP}/32`], listenPort: WIREGUARD_PORT, table: "off" },
-          peers: nodes.map((n) => ({ publicKey: n.keys.publicKey, allowedIps: [`${n.node.kiloIp}/32`, n.node.podCidr], endpoint: { host: n.node.publicIp, port: WIREGUARD_PORT } })),
-        }),
-      );
-      ipBatch(NS.gateway, [`route add ${DEVICE_SUBNET} dev ${IF.gatewayUplinkWg}`, ...nodes.flatMap((n) => [`route add ${n.node.kiloIp}/32 dev ${IF.gatewayKiloWg}`, `route add ${n.node.podCidr} dev ${IF.gatewayKiloWg}`])]);
-    },
-    stop() {
-      for (const p of pids.splice(0)) killPid(p);
-      for (const i of [IF.gatewayUplinkWg, IF.gatewayKiloWg]) rmSync(`/var/run/wireguard/${i}.sock`, { force: true });
-      run("ip", ["netns", "exec", NS.gateway, "nft", "flush", "ruleset"]);
-    },
-    steer(state) {
-      const ready = state.nodes.items.filter((n) => state.pods.items.some((p) => p.spec.nodeName === n.metadata.name && p.metadata.name.startsWith("envoy")));
-      const ips = ready.map((n) => n.metadata.annotations["kilo.squat.ai/wireguard-ip"].split("/")[0]);
-      const dir = join(STATE_DIR, "nft");
-      mkdirSync(dir, { recursive: true });
-      const f = join(dir, "steer.nft");
-      writeFileSync(
-        f,
-        `table ip labgw\ndelete table ip labgw\ntable ip labgw {\n map steer { typeof numgen inc mod ${ips.length} : ip daddr; elements = { ${ips.map((ip, i) => `${i} : ${ip}`).join(", ")} };\n }\n chain pre { type nat hook prerouting priority dstnat; ip daddr ${UPLINK_GATEWAY_IP} udp dport ${INGRESS_PORT} dnat to jhash ip saddr mod ${ips.length} map @steer;\n }\n}\n`,
-      );
-      inNs(NS.gateway, "nft", ["-f", f]);
-      return ips;
-    },
-  };
+/**
+ * The gateway namespace, configured by executing the artifacts of infra/gateway: the sysctls,
+ * the nftables ruleset (`nft -f`), the uplink wg-quick file, and the steering agent script
+ * itself (real jq, nft and conntrack) fed by a kubectl that replays a recorded API state.
+ * The Kilo interface is what `kgctl connect` would configure; the lab plays kgctl's part
+ * from the same node list Kilo uses for the nodes.
+ */
+export class LabGateway {
+  readonly kiloKeys: WireguardKeyPair = newKeys();
+  readonly uplinkKeys: WireguardKeyPair = newKeys();
+  readonly skippedSysctls: string[] = [];
+  private readonly pids: number[] = [];
+  private readonly dir = join(STATE_DIR, "gateway");
+  private readonly paths: GatewayPaths;
+  private downlinkSourceRewrite = false;
+
+  constructor(
+    private readonly registry: ProcessRegistry,
+    private readonly nodes: ReadonlyArray<{ node: LabNode; keys: WireguardKeyPair }>,
+    private readonly concentratorPublicKey: string,
+    private readonly devices: number,
+    private readonly log: (s: string) => void,
+  ) {
+    this.paths = {
+      ...DEFAULT_GATEWAY_PATHS,
+      kubeconfig: join(this.dir, "kubeconfig"),
+      kiloPrivateKey: join(this.dir, "kilo.key"),
+      wireguardDir: join(this.dir, "wireguard"),
+      nftablesConf: join(this.dir, "nftables.conf"),
+      sysctlConf: join(this.dir, "sysctl.conf"),
+      kubectl: join(this.dir, "kubectl-replay"),
+      nft: run("bash", ["-c", "command -v nft"]).trim(),
+      conntrack: run("bash", ["-c", "command -v conntrack || echo /usr/sbin/conntrack"]).trim(),
+      jq: run("bash", ["-c", "command -v jq || echo /usr/bin/jq"]).trim(),
+      steeringAgentScript: join(this.dir, "iot-steering-agent"),
+      steeringProgram: join(this.dir, "steering-targets.jq"),
+      steeringStateDir: join(this.dir, "state"),
+      steeringRunDir: join(this.dir, "run"),
+    };
+  }
+
+  hostOptions(): GatewayHostOptions {
+    const sha = "0".repeat(64); // tool downloads are not part of the data path; never fetched here
+    return {
+      peerName: "iot-gateway-lab",
+      tunnelAddress: GATEWAY_TUNNEL_IP,
+      kiloPrivateKey: this.kiloKeys.privateKey,
+      kubeconfig: "apiVersion: v1\nkind: Config\n",
+      deviceSubnets: [DEVICE_SUBNET],
+      cluster: { podCidr: "100.64.0.0/16" },
+      kilo: { interfaceName: IF.gatewayKiloWg, listenPort: WIREGUARD_PORT },
+      uplink: {
+        interfaceName: IF.gatewayUplinkWg,
+        privateKey: this.uplinkKeys.privateKey,
+        address: UPLINK_GATEWAY_IP,
+        concentrators: [{ name: "lab-concentrator", publicKey: this.concentratorPublicKey, endpoint: `${CONCENTRATOR_PUBLIC_IP}:51821`, sourceCidrs: [`${CONCENTRATOR_PUBLIC_IP}/32`] }],
+      },
+      ingress: { port: INGRESS_PORT },
+      downlinkSourceRewrite: this.downlinkSourceRewrite,
+      devices: { expectedCount: this.devices, reportIntervalSeconds: 60 },
+      steering: { envoyNamespace: ENVOY_NAMESPACE, decoderNamespace: DECODER_NAMESPACE, decoderServiceName: DECODER_SERVICE },
+      tools: { kgctl: { sha256: sha }, kubectl: { sha256: sha } },
+    };
+  }
+
+  get options(): ResolvedGatewayOptions {
+    return resolveGatewayOptions(this.hostOptions());
+  }
+
+  get ingressAddress(): string {
+    return this.options.ingress.address;
+  }
+  get ingressPort(): number {
+    return this.options.ingress.port;
+  }
+  get uplinkPort(): number {
+    return this.options.uplink.listenPort;
+  }
+
+  /** Brings the gateway up from its artifacts (also after `stop`: the steering agent's state survives, as on disk). */
+  async start(state: ApiState): Promise<void> {
+    const o = this.options;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.applySysctls(o);
+    this.applyRuleset(o);
+    const uplink = renderUplinkConfig(o);
+    this.pids.push(await applyWgQuick(this.registry, NS.gateway, o.uplink.interfaceName, uplink));
+    // What wg-quick does besides setconf and Address: MTU, and a route per AllowedIPs entry.
+    ipBatch(NS.gateway, [`link set ${o.uplink.interfaceName} mtu ${o.uplink.mtu}`, ...wgQuickAllowedIps(uplink).map((c) => `route replace ${c} dev ${o.uplink.interfaceName}`)]);
+    this.pids.push(await applyWireguard(this.registry, NS.gateway, o.kilo.interfaceName, this.kgctlConnectConfig(o)));
+    // kgctl connect's PeerRoutes: every segment's pod CIDRs and WireGuard IP through the interface.
+    ipBatch(NS.gateway, [`link set ${o.kilo.interfaceName} mtu ${o.kilo.mtu}`, ...this.nodes.flatMap((n) => [`route replace ${n.node.podCidr} dev ${o.kilo.interfaceName}`, `route replace ${n.node.kiloIp}/32 dev ${o.kilo.interfaceName}`])]);
+    this.writeAgent(o);
+    this.steer(state);
+  }
+
+  /** Tears WireGuard and the rules down, as a gateway reboot or crash would (connection tracking stays). */
+  stop(): void {
+    for (const p of this.pids.splice(0)) killPid(p);
+    for (const i of [IF.gatewayUplinkWg, IF.gatewayKiloWg]) rmSync(`/var/run/wireguard/${i}.sock`, { force: true });
+    for (const t of [`inet ${FILTER_TABLE}`, `ip ${NAT_TABLE}`]) {
+      try {
+        inNs(NS.gateway, "nft", ["delete", "table", ...t.split(" ")]);
+      } catch {
+        /* already gone */
+      }
+    }
+    // /run does not survive a reboot; the agent's /var/lib state does.
+    rmSync(this.paths.steeringRunDir, { recursive: true, force: true });
+  }
+
+  /** Re-renders and reloads the ruleset with or without the downlink source rewrite, then lets the agent restore steering. */
+  setDownlinkSourceRewrite(on: boolean, state: ApiState): void {
+    this.downlinkSourceRewrite = on;
+    this.applyRuleset(this.options);
+    this.steer(state);
+  }
+
+  /** Runs the steering agent once against `state`; returns the decision's targets. */
+  steer(state: ApiState): string[] {
+    writeApiState(state, join(this.dir, "api"));
+    let stderr = "";
+    try {
+      stderr = run("ip", ["netns", "exec", NS.gateway, "bash", "-c", `${this.paths.steeringAgentScript} sync 2>&1`]);
+    } catch (error) {
+      throw new Error(`steering agent failed: ${(error as Error).message}`);
+    }
+    const decision = JSON.parse(readFileSync(join(this.paths.steeringStateDir, "decision.json"), "utf8")) as { targets: string[]; buckets: string[] };
+    if (stderr.trim()) this.log(`steering agent: ${stderr.trim()}`);
+    return decision.targets;
+  }
+
+  private applySysctls(o: ResolvedGatewayOptions): void {
+    this.skippedSysctls.length = 0;
+    for (const s of gatewaySysctls(o)) {
+      try {
+        inNs(NS.gateway, "sysctl", ["-q", "-w", `${s.key}=${s.value}`]);
+      } catch {
+        // net.core buffers and nf_conntrack_max belong to the host, not to a network namespace.
+        this.skippedSysctls.push(s.key);
+      }
+    }
+  }
+
+  private applyRuleset(o: ResolvedGatewayOptions): void {
+    writeFileSync(this.paths.nftablesConf, renderGatewayRuleset(o));
+    inNs(NS.gateway, "nft", ["-f", this.paths.nftablesConf]);
+  }
+
+  private writeAgent(o: ResolvedGatewayOptions): void {
+    writeFileSync(this.paths.kubeconfig, o.kubeconfig, { mode: 0o600 });
+    writeFileSync(this.paths.steeringProgram, STEERING_TARGETS_JQ);
+    writeFileSync(this.paths.steeringAgentScript, renderSteeringAgentScript(o, this.paths));
+    chmodSync(this.paths.steeringAgentScript, 0o755);
+    const s = o.steering;
+    const selector = s.envoyPodSelector;
+    writeFileSync(this.paths.kubectl, replayKubectlScript(join(this.dir, "api"), { envoyNamespace: s.envoyNamespace, envoySelector: selector, decoderNamespace: s.decoderNamespace, decoderService: s.decoderServiceName }));
+    chmodSync(this.paths.kubectl, 0o755);
+  }
+
+  /**
+   * kgctl connect's device configuration for a Peer on a Kosmos mesh: its key and port, the
+   * `--allowed-ip` (tunnel address) on the interface, and one peer per segment (each node
+   * its own) with AllowedIPs = pod CIDR + Kilo IP /32 and the Peer's keepalive.
+   */
+  private kgctlConnectConfig(o: ResolvedGatewayOptions): WireguardConfig {
+    return {
+      interface: { privateKey: o.kiloPrivateKey, addresses: [`${o.tunnelAddress}/32`], listenPort: o.kilo.listenPort, table: "off" },
+      peers: this.nodes.map((n) => ({
+        name: n.node.name,
+        publicKey: n.keys.publicKey,
+        allowedIps: [n.node.podCidr, `${n.node.kiloIp}/32`],
+        endpoint: { host: n.node.publicIp, port: WIREGUARD_PORT },
+        persistentKeepalive: PEER_KEEPALIVE,
+      })),
+    };
+  }
 }

@@ -1,10 +1,9 @@
 import { mkdirSync } from "fs";
 import { join } from "path";
-import { EdsFile } from "../../infra/envoy/eds-sidecar/eds-file";
-import { renderEdsFile } from "../../infra/envoy/eds-sidecar/endpoints";
 import { type WireguardKeyPair } from "../../infra/wireguard";
 import { loadApiState, type ApiState } from "./api-state";
-import { provisionalGateway, type LabGateway } from "./gateway";
+import { LabGateway } from "./gateway";
+import { writeEdsFile } from "./eds";
 import { DEVICE_SUBNET, labNodes, NS, PLAIN, DECODER_PORT, type LabNode } from "./plan";
 import { STATE_DIR, type ProcessRegistry } from "./processes";
 import { sysctl } from "./shell";
@@ -30,7 +29,10 @@ export interface Lab {
   edsFile(forNode: string, file: string): string;
 }
 
-/** The node's pod CIDR setting that keeps the design's downlink path working next to Envoy's sessions. */
+/**
+ * The ingress-node setting that keeps the design's downlink path (decoder -> device IP via
+ * Kilo, around Envoy) working next to Envoy's IP_TRANSPARENT session sockets; see scenario f.
+ */
 export function applyIngressNodeSysctls(node: LabNode, udpEarlyDemux: 0 | 1): void {
   sysctl(node.ns, { "net.ipv4.udp_early_demux": udpEarlyDemux });
 }
@@ -46,20 +48,20 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
 
   const nodeKeys = nodes.map((node) => ({ node, keys: newKeys() }));
   const concentratorKeys: WireguardKeyPair = newKeys();
-  const gateway = provisionalGateway(registry, nodeKeys, concentratorKeys.publicKey);
-  log("gateway: applying artifacts");
-  await gateway.start();
+  const gateway = new LabGateway(registry, nodeKeys, concentratorKeys.publicKey, devices, log);
   const api = loadApiState();
-  log(`gateway: steering to ${gateway.steer(api).join(", ")}`);
-  await buildConcentrator(registry, concentratorKeys, { publicKey: gateway.keys.publicKey, uplinkPort: gateway.uplinkPort, concentratorTunnelCidr: gateway.concentratorTunnelCidr, routedToGateway: gateway.routedToGateway });
-  for (const nk of nodeKeys) await buildNode(registry, nk, nodeKeys, gateway.keys.publicKey, [DEVICE_SUBNET]);
+  log("gateway: applying the rendered artifacts (sysctls, nftables, uplink, steering agent)");
+  await gateway.start(api);
+  if (gateway.skippedSysctls.length) log(`gateway: host-wide sysctls not applied inside a namespace: ${gateway.skippedSysctls.join(", ")}`);
+  await buildConcentrator(registry, concentratorKeys, { publicKey: gateway.uplinkKeys.publicKey, uplinkPort: gateway.uplinkPort, routedToGateway: [`${gateway.ingressAddress}/32`] });
+  for (const nk of nodeKeys) await buildNode(registry, nk, nodeKeys, gateway.kiloKeys.publicKey, [DEVICE_SUBNET]);
   for (const n of ingressNodes) applyIngressNodeSysctls(n, 0);
 
   const edsDir = join(STATE_DIR, "eds");
   mkdirSync(edsDir, { recursive: true });
   const edsFile = (forNode: string, file: string): string => {
     const path = join(edsDir, file);
-    new EdsFile(path).write(renderEdsFile(api.endpointSlices.items, { nodeName: forNode, clusterName: DECODER_CLUSTER, portName: DECODER_PORT_NAME }));
+    writeEdsFile(path, api.decoderSlices.items, forNode, DECODER_CLUSTER, DECODER_PORT_NAME);
     return path;
   };
   const decoders = new Map(nodes.map((n) => [n.name, new Decoder(binary, registry, n.podNs, n.decoderPodIp, devices)]));

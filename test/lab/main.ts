@@ -15,7 +15,7 @@ import { buildStandins } from "./gobuild";
 import { buildLab } from "./lab";
 import { MAX_DEVICES } from "./plan";
 import { cleanAll, ProcessRegistry } from "./processes";
-import { earlyDemuxTrap, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
+import { downlinkSourceRewrite, earlyDemuxTrap, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
 import { run } from "./shell";
 
 interface Options {
@@ -100,7 +100,8 @@ async function main(): Promise<number> {
     record(await steeringChange(lab, rate));
     record(await naiveRemoteUpstream(lab, rate));
     record(await earlyDemuxTrap(lab, rate));
-    record(await gatewayRestart(lab, Math.min(rate, 5000)));
+    record(await downlinkSourceRewrite(lab, rate));
+    record(await gatewayRestart(lab, Math.min(rate / 2, 2500)));
 
     process.stdout.write(`\nBenchmark (${opts.devices} devices; each attempt sends one datagram per device, or more to last 4 s; ${os.cpus().length} CPUs):\n`);
     process.stdout.write(benchTable([kilo, plain]) + "\n");

@@ -57,10 +57,10 @@ export function buildFleet(): void {
 export async function buildConcentrator(
   registry: ProcessRegistry,
   keys: WireguardKeyPair,
-  gateway: { publicKey: string; uplinkPort: number; concentratorTunnelCidr: string; routedToGateway: readonly string[] },
+  gateway: { publicKey: string; uplinkPort: number; routedToGateway: readonly string[] },
 ): Promise<void> {
   const config: WireguardConfig = {
-    interface: { privateKey: keys.privateKey, addresses: [gateway.concentratorTunnelCidr], table: "off" },
+    interface: { privateKey: keys.privateKey, listenPort: 51_821, table: "off" },
     peers: [{ name: "gateway", publicKey: gateway.publicKey, allowedIps: ["0.0.0.0/0"], endpoint: { host: GATEWAY_PUBLIC_IP, port: gateway.uplinkPort }, persistentKeepalive: 25 }],
   };
   await applyWireguard(registry, NS.concentrator, IF.concentratorWg, config);

@@ -82,7 +82,7 @@ func (f *fleet) receive() {
 		} else {
 			f.got[dg.device] = true
 		}
-		f.sources[netip.AddrFrom4(src.Addr).String()]++
+		f.sources[sockaddrString(src)]++
 		f.mu.Unlock()
 	}
 }

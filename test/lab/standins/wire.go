@@ -136,4 +136,3 @@ func sendmmsg(fd int, msgs []mmsghdr) (int, error) {
 	}
 	return int(r), nil
 }
-
