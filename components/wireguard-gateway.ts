@@ -2,9 +2,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as scaleway from "@pulumiverse/scaleway";
-import { renderGatewayCloudInit, type ConcentratorOptions, type GatewayHostOptions } from "../infra/gateway";
+import { renderGatewayCloudInit, resolveGatewayOptions, type ConcentratorOptions, type GatewayHostOptions } from "../infra/gateway";
 import { renderTokenKubeconfig } from "../infra/kubernetes";
-import { keyPairFromRandomBase64 } from "../infra/wireguard";
+import { generateKeyPair, keyPairFromRandomBase64 } from "../infra/wireguard";
 import { appLabels, type NodeLabel } from "./kubernetes-placement";
 
 /** A binary the gateway downloads at boot and checks against a pinned sha256 sum. */
@@ -122,6 +122,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
     const uplinkPort = args.uplink.listenPort ?? DEFAULTS.uplinkPort;
     const keepalive = args.persistentKeepaliveSeconds ?? DEFAULTS.keepalive;
     const peerName = name;
+    checkGatewayArgs(args, { peerName, kiloListenPort, uplinkPort });
 
     const kiloKeys = this.keyPair(`${name}-kilo-key`);
     const uplinkKeys = this.keyPair(`${name}-uplink-key`);
@@ -325,6 +326,17 @@ export function gatewayNamespacedRules(steering: SteeringArgs): Array<[role: str
     ["envoy", steering.envoyNamespace, [pods]],
     ["decoder", steering.decoderNamespace, [slices]],
   ];
+}
+
+/**
+ * Checks the arguments the way the cloud-init renderer will, before any resource exists: the renderer itself only
+ * runs once the keys and the token are known, where an error would surface late and without context.
+ */
+function checkGatewayArgs(args: WireguardGatewayArgs, ports: { peerName: string; kiloListenPort: number; uplinkPort: number }): void {
+  const throwaway = generateKeyPair().privateKey;
+  resolveGatewayOptions(
+    gatewayHostOptions(args, { ...ports, kiloPrivateKey: throwaway, uplinkPrivateKey: throwaway, kubeconfig: "apiVersion: v1\n" }),
+  );
 }
 
 interface GatewaySecrets {

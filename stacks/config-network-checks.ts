@@ -152,11 +152,43 @@ function securityProblems(config: ParsedStackConfig): ConfigProblem[] {
       }
     });
   });
+  problems.push(...concentratorRoutingProblems(config));
   const names = config.gateway.uplink.concentrators.map((concentrator) => concentrator.name);
   names.forEach((name, index) => {
     if (names.indexOf(name) !== index) {
       problems.push({ path: `gateway.uplink.concentrators[${index}].name`, message: `"${name}" is used twice` });
     }
   });
+  return problems;
+}
+
+/**
+ * WireGuard gives each address to one peer only, so with several concentrators every device subnet must be
+ * routed to exactly one of them.
+ */
+function concentratorRoutingProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const { concentrators } = config.gateway.uplink;
+  const owners = new Map<string, string>();
+  concentrators.forEach((concentrator, index) => {
+    const path = `gateway.uplink.concentrators[${index}].deviceSubnets`;
+    if (concentrator.deviceSubnets === undefined) {
+      if (concentrators.length > 1) problems.push({ path, message: "is required when there is more than one concentrator" });
+      return;
+    }
+    concentrator.deviceSubnets.forEach((subnet, subnetIndex) => {
+      if (!config.devices.subnets.includes(subnet)) {
+        problems.push({ path: `${path}[${subnetIndex}]`, message: `${subnet} is not one of devices.subnets` });
+      }
+      const owner = owners.get(subnet);
+      if (owner !== undefined) problems.push({ path: `${path}[${subnetIndex}]`, message: `${subnet} is already routed to ${owner}` });
+      owners.set(subnet, concentrator.name);
+    });
+  });
+  if (concentrators.length > 1) {
+    config.devices.subnets.forEach((subnet, index) => {
+      if (!owners.has(subnet)) problems.push({ path: `devices.subnets[${index}]`, message: `${subnet} is not routed to any concentrator` });
+    });
+  }
   return problems;
 }

@@ -115,6 +115,8 @@ const concentratorSchema = z.strictObject({
     .optional(),
   /** Public source addresses the concentrator's WireGuard packets come from. */
   sourceCidrs: z.array(cidr).min(1, { message: "expected at least one source CIDR" }),
+  /** Device subnets behind this concentrator; required when there is more than one. */
+  deviceSubnets: z.array(cidr).min(1).optional(),
 });
 
 const downloadSchema = z.strictObject({

@@ -1,31 +1,163 @@
-import { KosmosCluster } from "../components";
-import type { EnvironmentConfig } from "./config";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  DecoderDeployment,
+  DecoderService,
+  EnvoyUdpIngress,
+  KosmosCluster,
+  WireguardGateway,
+  type IngressPlacement,
+  type PinnedDownloadArgs,
+} from "../components";
+import { ConfigError, type EnvironmentConfig } from "./config";
 
 /** What one environment is made of; the stack exports a selection of it. */
 export interface Environment {
   readonly cluster: KosmosCluster;
+  readonly decoderService: DecoderService;
+  readonly decoders: DecoderDeployment;
+  readonly ingress: EnvoyUdpIngress;
+  readonly gateway: WireguardGateway;
 }
 
-/** Creates an environment from validated config: the cluster, then what runs on it and in front of it. */
-export function createEnvironment(stackName: string, config: EnvironmentConfig): Environment {
-  const { cluster: clusterConfig } = config;
-  const cluster = new KosmosCluster(
+/**
+ * Stands in for a download sum that is not pinned yet, in plans only. No file has this sum, so a gateway
+ * booted with it refuses the download; `pulumi up` refuses to get that far (see `pinnedDownload`).
+ */
+export const UNPINNED_SHA256 = "0".repeat(64);
+
+/** Creates an environment from validated config: the cluster, the decoders and Envoy on it, the gateway in front. */
+export function createEnvironment(stackName: string, config: EnvironmentConfig, isDryRun: boolean): Environment {
+  const cluster = createCluster(stackName, config);
+  const placement: IngressPlacement = { nodeLabel: cluster.ingressNodeLabel, nodeTaint: cluster.ingressNodeTaint };
+  const onCluster = { providers: [cluster.provider] };
+
+  const decoderService = new DecoderService(
+    `${stackName}-decoder`,
+    { name: config.decoder.name, namespace: config.decoder.namespace, createNamespace: true, port: config.decoder.port },
+    onCluster,
+  );
+  const decoders = new DecoderDeployment(
+    `${stackName}-decoder`,
+    {
+      name: config.decoder.name,
+      namespace: decoderService.namespace,
+      selectorLabels: decoderService.selectorLabels,
+      image: config.decoder.image,
+      replicas: config.decoder.replicas,
+      port: config.decoder.port,
+      healthPort: config.decoder.healthPort,
+      env: config.decoder.env,
+      resources: config.decoder.resources,
+      placement,
+      deviceSubnets: config.devices.subnets,
+      downlinkPorts: config.decoder.downlinkPorts,
+    },
+    onCluster,
+  );
+
+  const ingress = new EnvoyUdpIngress(
+    `${stackName}-envoy`,
+    {
+      namespace: config.ingress.namespace,
+      createNamespace: true,
+      envoyImage: config.ingress.envoyImage,
+      edsSidecarImage: config.ingress.edsSidecarImage,
+      listenerPort: config.ingress.port,
+      placement,
+      decoder: { namespace: decoderService.namespace, serviceName: decoderService.serviceName },
+      sessions: {
+        devices: config.devices.expectedCount,
+        reportIntervalSeconds: config.devices.reportIntervalSeconds,
+        ingressNodes: config.cluster.ingressPool.size,
+      },
+      idleTimeoutSeconds: config.ingress.idleTimeoutSeconds,
+      maxDatagramBytes: config.devices.maxDatagramBytes,
+      concurrency: config.ingress.concurrency,
+      adminPort: config.ingress.adminPort,
+      resources: config.ingress.resources,
+    },
+    onCluster,
+  );
+
+  const { gateway: gatewayConfig } = config;
+  const gateway = new WireguardGateway(
+    `${stackName}-gateway`,
+    {
+      zone: gatewayConfig.zone,
+      instanceType: gatewayConfig.instanceType,
+      image: gatewayConfig.image,
+      tunnelAddress: gatewayConfig.tunnelAddress,
+      kiloListenPort: gatewayConfig.kiloListenPort,
+      persistentKeepaliveSeconds: gatewayConfig.persistentKeepaliveSeconds,
+      deviceSubnets: config.devices.subnets,
+      podCidr: config.cluster.podCidr,
+      adminCidrs: gatewayConfig.adminCidrs,
+      uplink: gatewayConfig.uplink,
+      ingress: { address: config.ingress.address, port: config.ingress.port },
+      downlinkSourceRewrite: gatewayConfig.downlinkSourceRewrite,
+      devices: { expectedCount: config.devices.expectedCount, reportIntervalSeconds: config.devices.reportIntervalSeconds },
+      steering: {
+        ingressNodeLabel: cluster.ingressNodeLabel,
+        envoyNamespace: config.ingress.namespace,
+        envoyPodSelector: ingress.podSelector,
+        decoderNamespace: config.decoder.namespace,
+        decoderServiceName: config.decoder.name,
+      },
+      tools: {
+        kgctl: pinnedDownload("gateway.tools.kgctl", gatewayConfig.tools.kgctl, isDryRun),
+        kubectl: pinnedDownload("gateway.tools.kubectl", gatewayConfig.tools.kubectl, isDryRun),
+      },
+      cluster: { apiServerUrl: cluster.apiServerUrl, caCertificate: cluster.clusterCaCertificate },
+      identityNamespace: config.ingress.namespace,
+      protectPublicIp: config.cluster.protect,
+      tags: [...config.cluster.tags, `environment=${config.environment}`],
+    },
+    { ...onCluster, dependsOn: [ingress, decoderService] },
+  );
+
+  return { cluster, decoderService, decoders, ingress, gateway };
+}
+
+function createCluster(stackName: string, config: EnvironmentConfig): KosmosCluster {
+  const { cluster } = config;
+  return new KosmosCluster(
     stackName,
     {
-      clusterName: clusterConfig.name,
-      kubernetesVersion: clusterConfig.kubernetesVersion,
-      type: clusterConfig.type,
-      region: clusterConfig.region,
-      podCidr: clusterConfig.podCidr,
-      serviceCidr: clusterConfig.serviceCidr,
-      tags: [...clusterConfig.tags, `environment=${config.environment}`],
-      deleteAdditionalResources: clusterConfig.deleteAdditionalResources,
-      autoUpgrade: clusterConfig.autoUpgrade,
-      ingressPool: clusterConfig.ingressPool,
-      generalPools: clusterConfig.generalPools,
-      externalPools: clusterConfig.externalPools,
+      clusterName: cluster.name,
+      kubernetesVersion: cluster.kubernetesVersion,
+      type: cluster.type,
+      region: cluster.region,
+      podCidr: cluster.podCidr,
+      serviceCidr: cluster.serviceCidr,
+      tags: [...cluster.tags, `environment=${config.environment}`],
+      deleteAdditionalResources: cluster.deleteAdditionalResources,
+      autoUpgrade: cluster.autoUpgrade,
+      ingressPool: cluster.ingressPool,
+      generalPools: cluster.generalPools,
+      externalPools: cluster.externalPools,
     },
-    { protect: clusterConfig.protect },
+    { protect: cluster.protect },
   );
-  return { cluster };
+}
+
+/**
+ * A download the gateway may only install against a reviewed sum. A plan may go ahead without the sum (so that
+ * `pulumi preview` works before anyone has pinned it) but a deployment may not.
+ */
+function pinnedDownload(path: string, download: { version: string; sha256?: string }, isDryRun: boolean): PinnedDownloadArgs {
+  if (download.sha256 !== undefined) return { version: download.version, sha256: download.sha256 };
+  if (!isDryRun) {
+    throw new ConfigError([
+      {
+        path: `${path}.sha256`,
+        message:
+          "is required to deploy: download the binary on a trusted machine, check it, and pin its sha256 here " +
+          "(the gateway refuses any download whose sum differs)",
+      },
+    ]);
+  }
+  pulumi.log.warn(
+    `${path}.sha256 is not pinned: this plan carries a placeholder sum that no download matches, and \`pulumi up\` will refuse to run until it is pinned.`,
+  );
+  return { version: download.version, sha256: UNPINNED_SHA256 };
 }

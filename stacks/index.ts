@@ -1,27 +1,38 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, parseStackConfig, rawStackConfigFromPulumi, type EnvironmentConfig } from "./config";
+import { ConfigError, parseStackConfig, rawStackConfigFromPulumi } from "./config";
 import { createEnvironment } from "./environment";
 
-function loadConfig(): EnvironmentConfig {
+/** Config mistakes end the program with their message alone: a stack trace would only hide the list. */
+function withConfigErrorsReported<T>(build: () => T): T {
   try {
-    return parseStackConfig(rawStackConfigFromPulumi(pulumi.runtime.allConfig()));
+    return build();
   } catch (error) {
-    if (error instanceof ConfigError) {
-      // A RunError ends the program with its message alone, without a stack trace.
-      throw new pulumi.RunError(error.message);
-    }
+    if (error instanceof ConfigError) throw new pulumi.RunError(error.message);
     throw error;
   }
 }
 
-const config = loadConfig();
-const environment = createEnvironment(pulumi.getStack(), config);
+const config = withConfigErrorsReported(() => parseStackConfig(rawStackConfigFromPulumi(pulumi.runtime.allConfig())));
+const { cluster, decoderService, ingress, gateway } = withConfigErrorsReported(() =>
+  createEnvironment(pulumi.getStack(), config, pulumi.runtime.isDryRun()),
+);
 
 export const environmentName = config.environment;
 export const clusterProtected = config.cluster.protect;
-export const clusterId = environment.cluster.clusterId;
-export const apiServerUrl = environment.cluster.apiServerUrl;
-export const kubeconfig = environment.cluster.kubeconfig;
-export const ingressNodeLabel = environment.cluster.ingressNodeLabel;
-export const ingressNodeTaint = environment.cluster.ingressNodeTaint;
+export const clusterId = cluster.clusterId;
+export const apiServerUrl = cluster.apiServerUrl;
+export const kubeconfig = cluster.kubeconfig;
+export const ingressNodeLabel = cluster.ingressNodeLabel;
+export const ingressNodeTaint = cluster.ingressNodeTaint;
 export const deviceSubnets = config.devices.subnets;
+export const gatewayPublicIp = gateway.publicIp;
+export const gatewayKiloPublicKey = gateway.kiloPublicKey;
+export const gatewayUplinkPublicKey = gateway.uplinkPublicKey;
+export const gatewayTunnelAddress = gateway.tunnelAddress;
+export const gatewayPeerName = gateway.peerName;
+export const ingressAddress = config.ingress.address;
+export const ingressPort = config.ingress.port;
+export const ingressNamespace = ingress.namespace;
+export const envoyMaxConnectionsPerNode = ingress.sizing.maxConnections;
+export const decoderServiceFqdn = decoderService.fqdn;
+export const decoderPort = decoderService.port;

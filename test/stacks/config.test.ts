@@ -142,6 +142,8 @@ describe("parseStackConfig", () => {
     ["concentrator key of 31 bytes", (c) => (c.gateway.uplink.concentrators[0].publicKey = "FivtuBrHeD4Z4BpQca5Gng+gApYzRGb3tdtj68rbMU="), "gateway.uplink.concentrators[0].publicKey: expected a WireGuard public key"],
     ["no concentrator", (c) => (c.gateway.uplink.concentrators = []), "gateway.uplink.concentrators: expected at least one concentrator"],
     ["concentrator reachable from anywhere", (c) => (c.gateway.uplink.concentrators[0].sourceCidrs = ["0.0.0.0/0"]), "gateway.uplink.concentrators[0].sourceCidrs[0]: 0.0.0.0/0 is too wide"],
+    ["second concentrator without device subnets", (c) => c.gateway.uplink.concentrators.push({ name: "apn-2", publicKey: "BdAxX2fIISln69q0i989YzMy3LbRkqEmGxPOFnGljh4=", sourceCidrs: ["203.0.113.11/32"] }), "gateway.uplink.concentrators[0].deviceSubnets: is required when there is more than one concentrator"],
+    ["concentrator routing a subnet that is not a device subnet", (c) => (c.gateway.uplink.concentrators[0].deviceSubnets = ["10.201.0.0/24"]), "gateway.uplink.concentrators[0].deviceSubnets[0]: 10.201.0.0/24 is not one of devices.subnets"],
     ["kubectl sum that is not sha256", (c) => (c.gateway.tools.kubectl.sha256 = "abc"), "gateway.tools.kubectl.sha256: expected a sha256 sum"],
     ["decoder image on latest", (c) => (c.decoder.image = "rg.fr-par.scw.cloud/iot/decoder:latest"), "decoder.image: expected an image pinned"],
     ["decoder image without a tag", (c) => (c.decoder.image = "rg.fr-par.scw.cloud/iot/decoder"), "decoder.image: expected an image pinned"],

@@ -1,5 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
-import { isSecret, onlyResource, plainStrings, resourcesOfType, valueOf } from "../support/pulumi-mocks";
+import { parse } from "yaml";
+import { envoyMessageIssues } from "../envoy/support/envoy-proto-validator";
+import { cloudInitSchema } from "../gateway/support/checkers";
+import { kiloPeerProblems } from "../support/kilo-peer-schema";
+import { hasKubernetesSchema, validateAgainstKubernetesSchema, withSecretsRevealed } from "../support/kubernetes-schema";
+import { isSecret, isSecretInput, onlyResource, plainStrings, resourcesOfType, valueOf } from "../support/pulumi-mocks";
 import { runProgramWithStackConfig, type ProgramRun } from "../support/run-program";
 
 interface Expectations {
@@ -7,9 +12,46 @@ interface Expectations {
   readonly ingressNodes: number;
   readonly pools: number;
   readonly protect: boolean;
+  readonly decoderReplicas: number;
+  readonly deviceSubnets: string[];
+  readonly maxConnections: number;
 }
 
-/** The whole program, run under mocks with a committed stack file. */
+/** The resources every environment is made of, by type; the pool count differs per stack. */
+function expectedTypeCounts(pools: number): Record<string, number> {
+  return {
+    "pulumi:pulumi:Stack": 1,
+    "iot-udp-ingress:index:KosmosCluster": 1,
+    "iot-udp-ingress:index:DecoderService": 1,
+    "iot-udp-ingress:index:DecoderDeployment": 1,
+    "iot-udp-ingress:index:EnvoyUdpIngress": 1,
+    "iot-udp-ingress:index:WireguardGateway": 1,
+    "scaleway:kubernetes/cluster:Cluster": 1,
+    "scaleway:kubernetes/pool:Pool": pools,
+    "pulumi:providers:kubernetes": 1,
+    "kubernetes:core/v1:Namespace": 2,
+    "kubernetes:core/v1:Service": 1,
+    "kubernetes:apps/v1:Deployment": 1,
+    "kubernetes:policy/v1:PodDisruptionBudget": 1,
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
+    "kubernetes:core/v1:ConfigMap": 2,
+    "kubernetes:core/v1:ServiceAccount": 2,
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": 3,
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": 3,
+    "kubernetes:scheduling.k8s.io/v1:PriorityClass": 1,
+    "kubernetes:apps/v1:DaemonSet": 1,
+    "random:index/randomBytes:RandomBytes": 2,
+    "scaleway:instance/ip:Ip": 1,
+    "scaleway:instance/securityGroup:SecurityGroup": 1,
+    "scaleway:instance/server:Server": 1,
+    "kubernetes:kilo.squat.ai/v1alpha1:Peer": 1,
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": 1,
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": 1,
+    "kubernetes:core/v1:Secret": 1,
+  };
+}
+
+/** The whole program, run under mocks (as a preview) with a committed stack file. */
 export function describeStackProgram(stack: string, expected: Expectations): void {
   describe(`the ${stack} stack under mocks`, () => {
     let run: ProgramRun;
@@ -17,32 +59,81 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       run = await runProgramWithStackConfig(stack);
     });
 
+    it("plans exactly the environment's resources", () => {
+      const counts: Record<string, number> = {};
+      for (const resource of run.resources) counts[resource.type] = (counts[resource.type] ?? 0) + 1;
+      expect(counts).toEqual(expectedTypeCounts(expected.pools));
+    });
+
     it("creates the Kosmos cluster from the stack file", () => {
       const cluster = onlyResource(run.resources, "scaleway:kubernetes/cluster:Cluster");
       expect(cluster.inputs).toMatchObject({ type: expected.clusterType, cni: "kilo", name: `iot-${stack}` });
       expect(cluster.inputs.tags).toContain(`environment=${stack}`);
-      expect(resourcesOfType(run.resources, "scaleway:kubernetes/pool:Pool")).toHaveLength(expected.pools);
-      expect(onlyResource(run.resources, "scaleway:kubernetes/pool:Pool", `${stack}-pool-ingress`).inputs.size).toBe(
-        expected.ingressNodes,
-      );
+      expect(onlyResource(run.resources, "scaleway:kubernetes/pool:Pool", `${stack}-pool-ingress`).inputs.size).toBe(expected.ingressNodes);
     });
 
-    it(expected.protect ? "protects the cluster" : "leaves the cluster unprotected", () => {
+    it(expected.protect ? "protects the cluster and the gateway's IP" : "leaves the cluster unprotected", () => {
       expect(run.protectedByName.get(stack)).toBe(expected.protect);
+      expect(run.protectedByName.get(`${stack}-gateway-ip`)).toBe(expected.protect);
       expect(run.outputs.clusterProtected).toBe(expected.protect);
     });
 
-    it("exports the kubeconfig as a secret and the cluster's identity in plain", async () => {
-      const kubeconfig = run.outputs.kubeconfig as pulumi.Output<string>;
-      expect(await isSecret(kubeconfig)).toBe(true);
-      expect(await valueOf(run.outputs.clusterId as pulumi.Output<string>)).toBe(`${stack}-cluster-id`);
-      expect(run.outputs.environmentName).toBe(stack);
+    it("routes the device subnets to the gateway through its Kilo Peer", () => {
+      const peer = onlyResource(run.resources, "kubernetes:kilo.squat.ai/v1alpha1:Peer");
+      expect((peer.inputs.spec as { allowedIPs: string[] }).allowedIPs).toEqual(["10.5.0.1/32", ...expected.deviceSubnets]);
+      expect(kiloPeerProblems(withSecretsRevealed(peer.inputs))).toEqual([]);
     });
 
-    it("never passes credentials in a plain resource input", () => {
+    it("runs as many decoders as configured behind a headless Service", () => {
+      expect((onlyResource(run.resources, "kubernetes:apps/v1:Deployment").inputs as any).spec.replicas).toBe(expected.decoderReplicas);
+      expect((onlyResource(run.resources, "kubernetes:core/v1:Service").inputs as any).spec.clusterIP).toBe("None");
+    });
+
+    it("sizes Envoy for the stack's fleet, with a bootstrap Envoy's protos accept", () => {
+      const configMap = resourcesOfType(run.resources, "kubernetes:core/v1:ConfigMap").find((resource) =>
+        resource.name.endsWith("-bootstrap"),
+      );
+      const bootstrap = parse((configMap?.inputs.data as Record<string, string>)["envoy.yaml"]);
+      expect(bootstrap.static_resources.clusters[0].circuit_breakers.thresholds[0].max_connections).toBe(expected.maxConnections);
+      expect(run.outputs.envoyMaxConnectionsPerNode).toBe(expected.maxConnections);
+      expect(envoyMessageIssues("envoy.config.bootstrap.v3.Bootstrap", bootstrap)).toEqual([]);
+    });
+
+    it("produces Kubernetes objects that all pass the Kubernetes schema", () => {
+      const objects = run.resources.filter((resource) => hasKubernetesSchema(resource.type));
+      expect(objects.length).toBe(21);
+      objects.forEach(validateAgainstKubernetesSchema);
+    });
+
+    it("boots the gateway with a cloud-init that passes `cloud-init schema`", () => {
+      const server = onlyResource(run.resources, "scaleway:instance/server:Server");
+      const userData = withSecretsRevealed(server.inputs.userData) as Record<string, string>;
+      const result = cloudInitSchema(userData["cloud-init"]);
+      expect(`${result.stdout}${result.stderr}`).toContain("Valid cloud-config");
+      expect(result.status).toBe(0);
+    });
+
+    it("exports the kubeconfig as a secret and the addresses users configure in plain", async () => {
+      expect(await isSecret(run.outputs.kubeconfig as pulumi.Output<string>)).toBe(true);
+      expect(await valueOf(run.outputs.clusterId as pulumi.Output<string>)).toBe(`${stack}-cluster-id`);
+      expect(run.outputs.environmentName).toBe(stack);
+      expect(run.outputs.deviceSubnets).toEqual(expected.deviceSubnets);
+      expect(await valueOf(run.outputs.gatewayPublicIp as pulumi.Output<string>)).toBe("51.15.0.10");
+      expect(await isSecret(run.outputs.gatewayKiloPublicKey as pulumi.Output<string>)).toBe(false);
+      expect(await valueOf(run.outputs.gatewayTunnelAddress as pulumi.Output<string>)).toBe("10.5.0.1");
+      expect(await valueOf(run.outputs.gatewayPeerName as pulumi.Output<string>)).toBe(`${stack}-gateway`);
+      expect(run.outputs.ingressAddress).toBe("10.5.1.1");
+      expect(run.outputs.ingressPort).toBe(5683);
+      expect(await valueOf(run.outputs.decoderServiceFqdn as pulumi.Output<string>)).toBe("decoder.iot-decoder.svc.cluster.local");
+      expect(await valueOf(run.outputs.ingressNamespace as pulumi.Output<string>)).toBe("iot-ingress");
+    });
+
+    it("never passes key material, tokens or kubeconfigs in a plain resource input", () => {
+      const server = onlyResource(run.resources, "scaleway:instance/server:Server");
+      expect(isSecretInput((server.inputs.userData as Record<string, unknown>)["cloud-init"]) || isSecretInput(server.inputs.userData)).toBe(true);
       for (const resource of run.resources) {
         for (const { path, text } of plainStrings(resource.inputs)) {
-          expect(`${resource.type} ${resource.name}.${path}: ${text}`).not.toMatch(/admin kubeconfig|admin-token|PrivateKey|BEGIN .*PRIVATE/);
+          expect(`${resource.type} ${resource.name}.${path}: ${text}`).not.toMatch(/admin kubeconfig|admin-token|sa-token-of|PrivateKey|BEGIN .*PRIVATE/);
         }
       }
     });
