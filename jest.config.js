@@ -5,7 +5,7 @@ module.exports = {
   testMatch: ["**/*.test.ts"],
   transform: {
     // Typechecking is done once by `npm run typecheck`; per-file isolated transpiling keeps jest fast.
-    "^.+\\.ts$": ["ts-jest", { isolatedModules: true }],
+    "^.+\\.ts$": ["ts-jest", {}],
   },
   testTimeout: 30000,
 };

@@ -1,0 +1,53 @@
+import * as fs from "fs";
+import * as path from "path";
+import type { z } from "zod";
+import { renderSizingTable } from "../scripts/sizing-table";
+import { stackConfigSchema } from "../stacks/config-schema";
+
+const README = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
+
+/** Every key path of the config schema, arrays written `[]`. */
+function keyPaths(schema: z.ZodType, prefix: string): string[] {
+  const def = (schema as unknown as { _zod: { def: Record<string, any> } })._zod.def;
+  switch (def.type) {
+    case "optional":
+    case "default":
+    case "nullable":
+      return keyPaths(def.innerType, prefix);
+    case "array":
+      return keyPaths(def.element, `${prefix}[]`);
+    case "object":
+      return Object.entries(def.shape as Record<string, z.ZodType>).flatMap(([key, value]) =>
+        keyPaths(value, prefix === "" ? key : `${prefix}.${key}`),
+      );
+    default:
+      return [prefix];
+  }
+}
+
+function ancestors(keyPath: string): string[] {
+  const parts = keyPath.split(".");
+  return parts.slice(2).map((_, index) => parts.slice(0, parts.length - 1 - index).join("."));
+}
+
+describe("README.md", () => {
+  it("starts with the main job and the test command", () => {
+    const firstBlock = README.split("```")[1];
+    expect(firstBlock).toContain("npm run preview");
+    expect(firstBlock).toContain("npm test");
+  });
+
+  it("documents every config key (or the object that holds it)", () => {
+    const paths = keyPaths(stackConfigSchema, "").map((keyPath) => keyPath.replace(/\[\]$/, ""));
+    expect(paths.length).toBeGreaterThan(50);
+    const undocumented = paths.filter(
+      (keyPath) => ![keyPath, ...ancestors(keyPath)].some((candidate) => README.includes(`\`${candidate}\``)),
+    );
+    expect(undocumented).toEqual([]);
+  });
+
+  it("shows the sizing table the code computes", () => {
+    const table = README.split("<!-- sizing-table:start -->\n")[1]?.split("\n<!-- sizing-table:end -->")[0];
+    expect(table).toBe(renderSizingTable());
+  });
+});
