@@ -9,10 +9,10 @@ export interface ProgramRun {
   readonly protectedByName: Map<string, boolean | undefined>;
 }
 
-/** Runs the whole stack program under mocks with the committed config of `stack`. One run per test file. */
+/** Runs the whole stack program under mocks with the committed config of `stack`, as a preview by default. One run per test file. */
 export async function runProgramWithStackConfig(stack: string, options: { preview?: boolean } = {}): Promise<ProgramRun> {
   pulumi.runtime.setAllConfig(pulumiConfigOfStack(stack));
-  const resources = recordResources({ stack, preview: options.preview });
+  const resources = recordResources({ stack, preview: options.preview ?? true });
   const protectedByName = new Map<string, boolean | undefined>();
   // Run as the engine does, inside the root stack resource, so that a stack transformation can be registered:
   // it sees each resource's options, which the mock monitor does not receive.
