@@ -163,12 +163,16 @@ export class LabGateway {
   private applySysctls(o: ResolvedGatewayOptions): void {
     this.skippedSysctls.length = 0;
     for (const s of gatewaySysctls(o)) {
+      // net.core buffers and nf_conntrack_max belong to the host: inside a namespace they are
+      // absent or read-only, and the host's settings are not the lab's to change.
+      let applied = false;
       try {
         inNs(NS.gateway, "sysctl", ["-q", "-w", `${s.key}=${s.value}`]);
+        applied = inNs(NS.gateway, "sysctl", ["-n", s.key]).trim() === String(s.value);
       } catch {
-        // net.core buffers and nf_conntrack_max belong to the host, not to a network namespace.
-        this.skippedSysctls.push(s.key);
+        applied = false;
       }
+      if (!applied) this.skippedSysctls.push(s.key);
     }
   }
 

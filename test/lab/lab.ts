@@ -6,13 +6,18 @@ import { LabGateway } from "./gateway";
 import { writeEdsFile } from "./eds";
 import { DEVICE_SUBNET, labNodes, NS, PLAIN, DECODER_PORT, type LabNode } from "./plan";
 import { STATE_DIR, type ProcessRegistry } from "./processes";
-import { sysctl } from "./shell";
+import { run, sysctl } from "./shell";
 import { settle } from "./measure";
 import { Decoder, DeviceFleet, EnvoyStandin } from "./standins";
 import { addNamespace, buildConcentrator, buildFleet, buildNode, buildPlainPath, buildUnderlay, newKeys, UNDERLAY_CONCENTRATOR, UNDERLAY_GATEWAY } from "./topology";
 
 export const DECODER_CLUSTER = "decoder";
 export const DECODER_PORT_NAME = "udp";
+/** Sessions one stand-in worker may hold: three quarters of the per-process descriptor limit. */
+function sessionsPerWorker(): number {
+  const hard = run("bash", ["-c", "ulimit -Hn"]).trim();
+  return hard === "unlimited" ? 500_000 : Math.max(1000, Math.floor(Number(hard) * 0.75));
+}
 
 export interface Lab {
   readonly devices: number;
@@ -65,7 +70,9 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
     return path;
   };
   const decoders = new Map(nodes.map((n) => [n.name, new Decoder(binary, registry, n.podNs, n.decoderPodIp, devices)]));
-  const envoys = new Map(ingressNodes.map((n) => [n.name, new EnvoyStandin(binary, registry, n, gateway.ingressPort, edsFile(n.name, `${n.name}.json`))]));
+  // Room for every device's session on any one node (a node may take over others' devices).
+  const workers = Math.max(1, Math.ceil(devices / sessionsPerWorker()));
+  const envoys = new Map(ingressNodes.map((n) => [n.name, new EnvoyStandin(binary, registry, n, gateway.ingressPort, edsFile(n.name, `${n.name}.json`), workers)]));
   const fleet = new DeviceFleet(binary, registry, NS.fleet, devices, `${gateway.ingressAddress}:${gateway.ingressPort}`);
   const plainSink = new Decoder(binary, registry, NS.plainSink, PLAIN.sinkIp, devices);
   const plainFleet = new DeviceFleet(binary, registry, NS.plainFleet, devices, `${PLAIN.sinkIp}:${DECODER_PORT}`);

@@ -87,24 +87,41 @@ export class Decoder {
 
 /**
  * ENVOY STAND-IN (Go), not Envoy: the udp_proxy data path with use_original_src_ip
- * (per-device session, IP_TRANSPARENT upstream socket bound to the device ip:port),
- * upstreams read from the EDS file the sidecar logic renders.
+ * (per-device session, IP_TRANSPARENT upstream socket bound to the device ip:port and
+ * connected to the upstream), upstreams read from the EDS file the sidecar logic renders.
+ * One node runs `workers` processes sharing the listener with SO_REUSEPORT, as Envoy's
+ * worker threads do; several processes because each session holds a socket and this
+ * machine caps a process at its file-descriptor limit.
  */
 export class EnvoyStandin {
-  private readonly proc: LineProcess;
-  constructor(binary: string, registry: ProcessRegistry, readonly node: LabNode, listenPort: number, edsFile: string) {
-    this.proc = new LineProcess(`envoy-standin(${node.name})`, node.ns, binary, ["envoy-standin", "-listen", `0.0.0.0:${listenPort}`, "-eds", edsFile], (p) => registry.add(p));
+  private readonly procs: LineProcess[];
+  constructor(binary: string, registry: ProcessRegistry, readonly node: LabNode, listenPort: number, edsFile: string, workers: number) {
+    this.procs = Array.from(
+      { length: workers },
+      (_, i) => new LineProcess(`envoy-standin(${node.name}#${i})`, node.ns, binary, ["envoy-standin", "-listen", `0.0.0.0:${listenPort}`, "-eds", edsFile], (p) => registry.add(p)),
+    );
   }
-  stats(): Promise<EnvoyStats> {
-    return this.proc.call("stats");
+  async stats(): Promise<EnvoyStats> {
+    const all = await Promise.all(this.procs.map((p) => p.call<EnvoyStats>("stats")));
+    return all.reduce((a, b) => ({
+      received: a.received + b.received,
+      forwarded: a.forwarded + b.forwarded,
+      sendErrors: a.sendErrors + b.sendErrors,
+      noUpstream: a.noUpstream + b.noUpstream,
+      sessions: a.sessions + b.sessions,
+      endpoints: a.endpoints,
+      setupError: a.setupError ?? b.setupError,
+    }));
   }
-  reloadEds(file: string): Promise<{ endpoints: string[] }> {
-    return this.proc.call(`eds ${file}`);
+  async reloadEds(file: string): Promise<{ endpoints: string[] }> {
+    const all = await Promise.all(this.procs.map((p) => p.call<{ endpoints: string[] }>(`eds ${file}`)));
+    return all[0];
   }
-  closeSessions(): Promise<{ closed: number }> {
-    return this.proc.call("close-sessions");
+  async closeSessions(): Promise<{ closed: number }> {
+    const all = await Promise.all(this.procs.map((p) => p.call<{ closed: number }>("close-sessions")));
+    return { closed: all.reduce((a, b) => a + b.closed, 0) };
   }
   stop(): void {
-    this.proc.stop();
+    for (const p of this.procs) p.stop();
   }
 }

@@ -54,6 +54,9 @@ func runEnvoy(args []string) {
 	if err != nil {
 		fail("envoy-standin socket: %v", err)
 	}
+	// Like Envoy's workers (--concurrency), several stand-in processes share the listener
+	// with SO_REUSEPORT; the kernel keeps each device's 4-tuple on one worker.
+	must(syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, soReusePort, 1))
 	must(syscall.Bind(fd, la))
 	e := &envoyStandin{fd: fd, sessions: map[uint64]session{}}
 	if err := e.load(*eds); err != nil {

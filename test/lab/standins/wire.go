@@ -82,10 +82,16 @@ func udpSocket() (int, error) {
 	return fd, nil
 }
 
+// raiseFileLimit raises the descriptor limit to n, or to the hard limit when raising that
+// is not permitted (no CAP_SYS_RESOURCE).
 func raiseFileLimit(n uint64) {
-	lim := syscall.Rlimit{Cur: n, Max: n}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		fmt.Fprintf(os.Stderr, "setrlimit NOFILE %d: %v\n", n, err)
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}) == nil {
+		return
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+		lim.Cur = lim.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 }
 
