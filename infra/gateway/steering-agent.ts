@@ -70,8 +70,10 @@ render_transaction() {
   "$JQ" -r --arg table "$NFT_TABLE" --arg chain "$NFT_CHAIN" --arg map "$NFT_MAP" --argjson seed "$SEED" "$RENDER_PROGRAM"
 }
 
+# systemd's CacheDirectory= sets CACHE_DIRECTORY; the home directory is not writable for this service.
 kube_get() {
-  "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=5s get "$@" -o json
+  "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" --cache-dir "\${CACHE_DIRECTORY:-/var/cache/iot-steering}" \\
+    --request-timeout=5s get "$@" -o json
 }
 
 # Writes the decision for the current API state to $1/decision.json. Every step returns explicitly on failure:

@@ -1,3 +1,4 @@
+import { basename } from "path";
 import type { ResolvedGatewayOptions } from "./options";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
 import { shellQuote } from "./steering-agent";
@@ -95,6 +96,17 @@ export function steeringAgentServiceUnit(paths: GatewayPaths = DEFAULT_GATEWAY_P
           ["Type", "oneshot"],
           ["ExecStart", `${systemdWord(paths.steeringAgentScript)} sync`],
           ["TimeoutStartSec", "60s"],
+          // nft and conntrack need CAP_NET_ADMIN and nothing else; the agent writes only its own directories.
+          ["CapabilityBoundingSet", "CAP_NET_ADMIN"],
+          ["NoNewPrivileges", "yes"],
+          ["ProtectSystem", "strict"],
+          ["ProtectHome", "yes"],
+          ["PrivateTmp", "yes"],
+          ["StateDirectory", basename(paths.steeringStateDir)],
+          ["RuntimeDirectory", basename(paths.steeringRunDir)],
+          // A oneshot's runtime directory would be removed when it exits; the applied transaction must survive.
+          ["RuntimeDirectoryPreserve", "yes"],
+          ["CacheDirectory", basename(paths.steeringStateDir)],
         ],
       ],
     ],

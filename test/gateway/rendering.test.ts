@@ -216,6 +216,15 @@ After=network-online.target nftables.service kilo-connect.service
 Type=oneshot
 ExecStart=/usr/local/sbin/iot-steering-agent sync
 TimeoutStartSec=60s
+CapabilityBoundingSet=CAP_NET_ADMIN
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+StateDirectory=iot-steering
+RuntimeDirectory=iot-steering
+RuntimeDirectoryPreserve=yes
+CacheDirectory=iot-steering
 `);
     expect(timer).toBe(`[Unit]
 Description=Refresh the IoT gateway steering map
@@ -311,6 +320,8 @@ describe("cloud-init", () => {
   it("serialises to #cloud-config YAML that parses back to the same object", () => {
     const text = renderGatewayCloudInit(gatewayOptions());
     expect(text.startsWith("#cloud-config\n")).toBe(true);
+    // Scaleway's user data limit for the cloud-init key, with room for a large kubeconfig.
+    expect(text.length).toBeLessThan(64_000);
     expect(parse(text)).toEqual(JSON.parse(JSON.stringify(config)));
   });
 

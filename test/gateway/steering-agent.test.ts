@@ -139,9 +139,9 @@ describe("steering agent sync", () => {
     const config = paths.kubeconfig;
     expect(readFileSync(join(work, "kubectl.log"), "utf8")).toBe(
       [
-        `--kubeconfig ${config} --request-timeout=5s get nodes -o json`,
-        `--kubeconfig ${config} --request-timeout=5s get pods --namespace iot-ingress --selector app.kubernetes.io/name=envoy-udp-ingress -o json`,
-        `--kubeconfig ${config} --request-timeout=5s get endpointslices.discovery.k8s.io --namespace iot-decoder --selector kubernetes.io/service-name=decoder -o json`,
+        `--kubeconfig ${config} --cache-dir /var/cache/iot-steering --request-timeout=5s get nodes -o json`,
+        `--kubeconfig ${config} --cache-dir /var/cache/iot-steering --request-timeout=5s get pods --namespace iot-ingress --selector app.kubernetes.io/name=envoy-udp-ingress -o json`,
+        `--kubeconfig ${config} --cache-dir /var/cache/iot-steering --request-timeout=5s get endpointslices.discovery.k8s.io --namespace iot-decoder --selector kubernetes.io/service-name=decoder -o json`,
         "",
       ].join("\n"),
     );
