@@ -1,5 +1,5 @@
 import { randomBytes } from "crypto";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import { run } from "./tools";
 
 /** A namespace name unique to this run (names are global to the machine). */
@@ -7,22 +7,27 @@ export function uniqueNetnsName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(3).toString("hex")}`;
 }
 
-// Namespaces still alive, deleted on exit too should a test die between creation and its own cleanup.
-const live = new Set<string>();
-process.once("exit", () => {
-  for (const name of live) spawnSync("ip", ["netns", "delete", name], { stdio: "ignore" });
-});
+/*
+ * Namespaces outlive the process that made them, so each one gets a detached watchdog shell that deletes it when
+ * this test process dies (however it dies: jest's own signal handling does not let a test see SIGINT), and that
+ * stops by itself once the namespace is gone.
+ */
+const WATCHDOG = 'while kill -0 "$1" 2>/dev/null && [ -e "/run/netns/$2" ]; do sleep 1; done; ip netns delete "$2" 2>/dev/null; exit 0';
+
+function watch(name: string): void {
+  const watchdog = spawn("sh", ["-c", WATCHDOG, "sh", String(process.pid), name], { detached: true, stdio: "ignore" });
+  watchdog.unref();
+}
 
 export function addNetns(name: string): void {
-  live.add(name);
   const added = run("ip", ["netns", "add", name]);
   if (added.status !== 0) throw new Error(`ip netns add ${name} failed (root needed): ${added.stderr}`);
+  watch(name);
   run("ip", ["-n", name, "link", "set", "lo", "up"]);
 }
 
 /** Deletes a namespace if it exists; never throws, so it is safe in cleanup paths. */
 export function deleteNetns(name: string): void {
-  live.delete(name);
   spawnSync("ip", ["netns", "delete", name], { stdio: "ignore" });
 }
 
