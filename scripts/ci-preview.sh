@@ -22,7 +22,7 @@ if [[ ! -x "$actionlint_bin/actionlint" ]]; then
 fi
 # The Debian shellcheck package lets actionlint check the workflows' `run:` scripts too.
 command -v shellcheck >/dev/null || { echo "ci-preview: shellcheck is missing (apt-get install shellcheck)" >&2; exit 1; }
-(cd "$repo" && "$actionlint_bin/actionlint" -color=never)
+(cd "$repo" && "$actionlint_bin/actionlint" -no-color)
 
 step "shellcheck of the toolchain and preview scripts"
 shellcheck "$repo/scripts/pulumi-toolchain.sh" "$repo/scripts/preview.sh" "$repo/scripts/ci-preview.sh"

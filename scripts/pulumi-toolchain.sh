@@ -54,12 +54,11 @@ module_dir() { # <wrapper dir> <module path>
   (cd "$1" && go mod download -json "$2") | jq -er .Dir
 }
 
-# build <binary> <version> <wrapper dir> <package> <ldflags> [prepare function]
+# build <binary> <version> <wrapper dir> <package> <ldflags> <tags> [prepare function]
 # Compiles in a copy of the wrapper under the cache (so generated files never land in the
-# repository) and prints the cached binary's path.
+# repository) and prints the cached binary's path. Tags follow each upstream's release build.
 build() {
-  local name="$1" version="$2" src="$3" pkg="$4" ldflags="$5" prepare="${6:-}"
-  local tags="osusergo,grpcnotrace"
+  local name="$1" version="$2" src="$3" pkg="$4" ldflags="$5" tags="$6" prepare="${7:-}"
   local key; key=$(inputs_hash "$src" "$pkg" "$ldflags" "$tags")
   local out="$toolchain/$name-$version-$key"
   if [[ -x "$out/$name" ]]; then
@@ -102,14 +101,15 @@ if existing=$(command -v pulumi 2>/dev/null) && [[ "$(pulumi version 2>/dev/null
   log "using pulumi $cli_version from PATH ($bin_dir)"
 else
   cli=$(build pulumi "$cli_version" "$tools/cli" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
-    "-s -w -X $sdk_version_var=$cli_version")
+    "-s -w -X $sdk_version_var=$cli_version" osusergo,grpcnotrace)
   host=$(build pulumi-language-nodejs "$host_version" "$tools/language-nodejs" \
-    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs "-s -w -X $sdk_version_var=$host_version")
-  # The CLI finds its language host on PATH or next to itself: both go into one directory.
-  bin_dir="$toolchain/bin-$(basename "$(dirname "$cli")")"
+    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs "-s -w -X $sdk_version_var=$host_version" osusergo,grpcnotrace)
+  # The CLI looks for its language host next to its own executable (symlinks resolved) and, unless
+  # PULUMI_IGNORE_AMBIENT_PLUGINS is set, on PATH: hard links put both in one real directory.
+  bin_dir="$toolchain/bin-$(basename "$(dirname "$cli")")-$(basename "$(dirname "$host")")"
   mkdir -p "$bin_dir"
-  ln -sfn "$cli" "$bin_dir/pulumi"
-  ln -sfn "$host" "$bin_dir/pulumi-language-nodejs"
+  ln -f "$cli" "$bin_dir/pulumi" 2>/dev/null || cp -f "$cli" "$bin_dir/pulumi"
+  ln -f "$host" "$bin_dir/pulumi-language-nodejs" 2>/dev/null || cp -f "$host" "$bin_dir/pulumi-language-nodejs"
 fi
 pulumi="$bin_dir/pulumi"
 
@@ -125,13 +125,13 @@ scaleway_version=$(npm_plugin_version @pulumiverse/scaleway)
 declare -A plugin_file plugin_version
 plugin_version[kubernetes]=$k8s_version
 plugin_file[kubernetes]=$(build pulumi-resource-kubernetes "$k8s_version" "$tools/provider-kubernetes" . \
-  "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$k8s_version" prepare_kubernetes)
+  "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$k8s_version" "" prepare_kubernetes)
 plugin_version[random]=$random_version
 plugin_file[random]=$(build pulumi-resource-random "$random_version" "$tools/provider-random" . \
-  "-s -w -X main.version=$random_version")
+  "-s -w -X main.version=$random_version" "")
 plugin_version[scaleway]=$scaleway_version
 plugin_file[scaleway]=$(build pulumi-resource-scaleway "$scaleway_version" "$tools/provider-scaleway" . \
-  "-s -w -X main.version=$scaleway_version")
+  "-s -w -X main.version=$scaleway_version" "")
 
 for name in kubernetes random scaleway; do
   version=${plugin_version[$name]}

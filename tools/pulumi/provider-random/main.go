@@ -22,6 +22,8 @@ func main() {
 		P:       pfbridge.ShimProvider(shim.NewProvider()),
 		Name:    "random",
 		Version: version,
+		// Bridge metadata records history (renames, aliases) of a published provider; this build has none.
+		MetadataInfo: tfbridge.NewProviderMetadata([]byte("{}")),
 	}
 	// The whole Terraform name becomes the Pulumi name, as in the npm SDK (random_bytes -> RandomBytes).
 	info.MustComputeTokens(tokens.SingleModule("", "index", tokens.MakeStandard("random")))
