@@ -17,16 +17,21 @@ var version string
 
 // moduleOfPrefix maps the Terraform name prefix (after "scaleway_") to the SDK's module.
 var moduleOfPrefix = map[string]string{
-	"account_": "account", "baremetal_": "elasticmetal", "block_": "block", "cockpit_": "observability",
-	"container_": "containers", "domain_": "domain", "function_": "functions", "iam_": "iam",
-	"instance_": "instance", "iot_": "iot", "ipam_": "ipam", "k8s_": "kubernetes", "lb_": "loadbalancers",
-	"mnq_": "mnq", "object_": "object", "rdb_": "databases", "redis_": "redis", "registry_": "registry",
-	"secret_": "secrets", "tem_": "tem", "vpc_": "network",
+	"account_": "account", "apple_silicon_": "applesilicon", "autoscaling_": "autoscaling",
+	"baremetal_": "elasticmetal", "block_": "block", "cockpit_": "observability", "container_": "containers",
+	"datawarehouse_": "datawarehouse", "domain_": "domain", "function_": "functions", "iam_": "iam",
+	"inference_": "inference", "instance_": "instance", "interlink_": "interlink", "iot_": "iot", "ipam_": "ipam",
+	"k8s_": "kubernetes", "kafka_": "kafka", "lb_": "loadbalancers", "mnq_": "mnq", "mongodb_": "mongodb",
+	"object_": "object", "opensearch_": "opensearch", "rdb_": "databases", "redis_": "redis",
+	"registry_": "registry", "s2s_vpn_": "s2svpn", "secret_": "secrets", "tem_": "tem", "vpc_": "network",
 }
 
-// exceptions are resources whose name equals a module prefix, which the prefix rule cannot split.
+// exceptions are resources whose Pulumi name is not their Terraform name minus the module prefix.
 var exceptions = map[string]string{
-	"scaleway_vpc": "scaleway:network/vpc:Vpc",
+	"scaleway_vpc":              "scaleway:network/vpc:Vpc",
+	"scaleway_lb":               "scaleway:loadbalancers/loadBalancer:LoadBalancer",
+	"scaleway_object":           "scaleway:object/item:Item",
+	"scaleway_sdb_sql_database": "scaleway:databases/serverlessDatabase:ServerlessDatabase",
 }
 
 func providerInfo() tfbridge.ProviderInfo {
