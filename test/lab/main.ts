@@ -14,7 +14,7 @@ import { benchTable, measurePath } from "./bench";
 import { buildStandins } from "./gobuild";
 import { buildLab } from "./lab";
 import { MAX_DEVICES } from "./plan";
-import { cleanAll, ProcessRegistry } from "./processes";
+import { cleanAll, ProcessRegistry, takeRunLock } from "./processes";
 import { downlinkSourceRewrite, earlyDemuxTrap, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
 import { run } from "./shell";
 
@@ -63,12 +63,14 @@ async function main(): Promise<number> {
   const started = Date.now();
   const log = (s: string) => process.stdout.write(`[lab ${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
   checkTools();
+  const releaseLock = takeRunLock();
   const registry = new ProcessRegistry();
   let cleaned = false;
   const cleanup = () => {
     if (cleaned) return;
     cleaned = true;
     cleanAll(registry);
+    releaseLock();
   };
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {

@@ -111,3 +111,25 @@ export async function startWireguardGo(registry: ProcessRegistry, ns: string, if
 export function killPid(pid: number): void {
   killIfLab(pid);
 }
+
+const LOCK_FILE = join(STATE_DIR, "..", "lab.lock");
+
+/**
+ * One lab run at a time: namespace and interface names are fixed, so a second run would tear
+ * the first one down. A lock left by a run that no longer exists is taken over.
+ */
+export function takeRunLock(): () => void {
+  mkdirSync(join(STATE_DIR, ".."), { recursive: true });
+  if (existsSync(LOCK_FILE)) {
+    const pid = Number(readFileSync(LOCK_FILE, "utf8"));
+    let alive = false;
+    try {
+      alive = pid !== process.pid && /test\/lab\/main/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+    } catch {
+      alive = false;
+    }
+    if (alive) throw new Error(`another lab run (pid ${pid}) is active; wait for it or stop it first`);
+  }
+  writeFileSync(LOCK_FILE, String(process.pid));
+  return () => rmSync(LOCK_FILE, { force: true });
+}

@@ -1,4 +1,4 @@
-import { DECODER_PORT, DEVICE_BASE, DEVICE_PORT, type LabNode } from "./plan";
+import { DECODER_PORT, DEVICE_BASE, DEVICE_PORT, DEVICE_PORTS, type LabNode } from "./plan";
 import { type ProcessRegistry } from "./processes";
 import { LineProcess } from "./shell";
 
@@ -41,7 +41,7 @@ export interface EnvoyStats {
 export class DeviceFleet {
   private readonly proc: LineProcess;
   constructor(binary: string, registry: ProcessRegistry, ns: string, devices: number, ingress: string) {
-    this.proc = new LineProcess(`devsim(${ns})`, ns, binary, ["devsim", "-base", DEVICE_BASE, "-devices", String(devices), "-port", String(DEVICE_PORT), "-dst", ingress], (p) => registry.add(p));
+    this.proc = new LineProcess(`devsim(${ns})`, ns, binary, ["devsim", "-base", DEVICE_BASE, "-devices", String(devices), "-port", String(DEVICE_PORT), "-ports", String(DEVICE_PORTS), "-dst", ingress], (p) => registry.add(p));
   }
   /** COUNT datagrams (default one per device), cycling over the devices, paced at rate per second. */
   send(round: number, rate: number, count?: number): Promise<SendResult> {
@@ -66,7 +66,7 @@ export class DeviceFleet {
 export class Decoder {
   private readonly proc: LineProcess;
   constructor(binary: string, registry: ProcessRegistry, readonly ns: string, listenIp: string, devices: number) {
-    this.proc = new LineProcess(`decoder(${ns})`, ns, binary, ["decoder", "-listen", `${listenIp}:${DECODER_PORT}`, "-base", DEVICE_BASE, "-devices", String(devices), "-device-port", String(DEVICE_PORT)], (p) => registry.add(p));
+    this.proc = new LineProcess(`decoder(${ns})`, ns, binary, ["decoder", "-listen", `${listenIp}:${DECODER_PORT}`, "-base", DEVICE_BASE, "-devices", String(devices), "-device-port", String(DEVICE_PORT), "-device-ports", String(DEVICE_PORTS)], (p) => registry.add(p));
   }
   report(round: number): Promise<DecoderRound> {
     return this.proc.call(`report ${round}`);

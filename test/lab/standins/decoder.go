@@ -20,6 +20,7 @@ type decoder struct {
 	base    netip.Addr
 	devices uint32
 	devPort int
+	ports   int
 	mu      sync.Mutex
 	rounds  map[uint32]*roundStats
 }
@@ -39,7 +40,8 @@ func runDecoder(args []string) {
 	listen := fs.String("listen", "", "address:port to listen on")
 	base := fs.String("base", "", "first device address")
 	n := fs.Int("devices", 0, "number of devices")
-	devPort := fs.Int("device-port", 40000, "device UDP port")
+	devPort := fs.Int("device-port", 40000, "first device UDP port")
+	ports := fs.Int("device-ports", 1, "number of device ports")
 	fs.Parse(args)
 	b, err := netip.ParseAddr(*base)
 	if err != nil || *n <= 0 {
@@ -54,7 +56,7 @@ func runDecoder(args []string) {
 		fail("decoder socket: %v", err)
 	}
 	must(syscall.Bind(fd, la))
-	d := &decoder{fd: fd, base: b, devices: uint32(*n), devPort: *devPort, rounds: map[uint32]*roundStats{}}
+	d := &decoder{fd: fd, base: b, devices: uint32(*n), devPort: *devPort, ports: *ports, rounds: map[uint32]*roundStats{}}
 	go d.receive()
 	commands(d.handle)
 }
@@ -84,7 +86,7 @@ func (d *decoder) receive() {
 		s := d.round(dg.round)
 		s.Datagrams++
 		s.Buckets[strconv.FormatInt(dg.sentUnix/bucketNanos, 10)]++
-		if dg.device < d.devices && deviceIndex(d.base, src.Addr) == int64(dg.device) && src.Port == d.devPort {
+		if dg.device < d.devices && deviceIndex(d.base, src.Addr) == int64(dg.device) && src.Port == devicePort(d.devPort, d.ports, dg.device) {
 			s.SourceOK++
 			if _, dup := s.seen[dg.device]; !dup {
 				s.seen[dg.device] = &syscall.SockaddrInet4{Port: src.Port, Addr: src.Addr}

@@ -15,10 +15,11 @@ import (
 // so one socket bound to 0.0.0.0:<device port> receives every device's downlinks, and
 // IP_PKTINFO on send picks each datagram's device source address.
 type fleet struct {
-	fd       int
+	fds      []int // one socket per device port
 	base     netip.Addr
 	devices  uint32
 	port     int
+	ports    int
 	dst      *syscall.SockaddrInet4
 	mu       sync.Mutex
 	got      []bool // per device: a valid downlink arrived
@@ -31,7 +32,8 @@ func runDevsim(args []string) {
 	fs := flag.NewFlagSet("devsim", flag.ExitOnError)
 	base := fs.String("base", "", "first device address")
 	n := fs.Int("devices", 0, "number of devices")
-	port := fs.Int("port", 40000, "device UDP port")
+	port := fs.Int("port", 40000, "first device UDP port")
+	ports := fs.Int("ports", 1, "number of device ports")
 	dst := fs.String("dst", "", "ingress address:port")
 	fs.Parse(args)
 	b, err := netip.ParseAddr(*base)
@@ -42,16 +44,19 @@ func runDevsim(args []string) {
 	if err != nil {
 		fail("devsim: %v", err)
 	}
-	fd, err := udpSocket()
-	if err != nil {
-		fail("devsim socket: %v", err)
+	f := &fleet{base: b, devices: uint32(*n), port: *port, ports: *ports, dst: d, got: make([]bool, *n), sources: map[string]uint64{}}
+	for i := 0; i < *ports; i++ {
+		fd, err := udpSocket()
+		if err != nil {
+			fail("devsim socket: %v", err)
+		}
+		must(syscall.SetsockoptInt(fd, syscall.SOL_IP, syscall.IP_TRANSPARENT, 1))
+		must(syscall.SetsockoptInt(fd, syscall.SOL_IP, syscall.IP_FREEBIND, 1))
+		must(syscall.SetsockoptInt(fd, syscall.SOL_IP, syscall.IP_PKTINFO, 1))
+		must(syscall.Bind(fd, &syscall.SockaddrInet4{Port: *port + i}))
+		f.fds = append(f.fds, fd)
+		go f.receive(fd, *port+i)
 	}
-	must(syscall.SetsockoptInt(fd, syscall.SOL_IP, syscall.IP_TRANSPARENT, 1))
-	must(syscall.SetsockoptInt(fd, syscall.SOL_IP, syscall.IP_FREEBIND, 1))
-	must(syscall.SetsockoptInt(fd, syscall.SOL_IP, syscall.IP_PKTINFO, 1))
-	must(syscall.Bind(fd, &syscall.SockaddrInet4{Port: *port}))
-	f := &fleet{fd: fd, base: b, devices: uint32(*n), port: *port, dst: d, got: make([]bool, *n), sources: map[string]uint64{}}
-	go f.receive()
 	commands(f.handle)
 }
 
@@ -61,11 +66,11 @@ func must(err error) {
 	}
 }
 
-func (f *fleet) receive() {
+func (f *fleet) receive(fd, localPort int) {
 	buf := make([]byte, 2048)
 	oob := make([]byte, 256)
 	for {
-		n, oobn, _, from, err := syscall.Recvmsg(f.fd, buf, oob, 0)
+		n, oobn, _, from, err := syscall.Recvmsg(fd, buf, oob, 0)
 		if err != nil {
 			continue
 		}
@@ -77,7 +82,7 @@ func (f *fleet) receive() {
 		dstAddr, haveDst := pktinfoDst(oob[:oobn])
 		f.mu.Lock()
 		f.datagram++
-		if !haveDst || dg.device >= f.devices || deviceIndex(f.base, dstAddr) != int64(dg.device) {
+		if !haveDst || dg.device >= f.devices || deviceIndex(f.base, dstAddr) != int64(dg.device) || devicePort(f.port, f.ports, dg.device) != localPort {
 			f.wrongDst++
 		} else {
 			f.got[dg.device] = true
@@ -189,10 +194,14 @@ func (f *fleet) send(round uint32, rate float64, total uint64, buckets map[strin
 			}
 			time.Sleep(100 * time.Microsecond)
 		}
-		k := uint64(batch)
-		if total-sent < k {
-			k = total - sent
+		// One sendmmsg per socket: the batch ends where the device port changes.
+		first := uint32(sent % uint64(f.devices))
+		port := devicePort(f.port, f.ports, first)
+		k := uint64(0)
+		for k < batch && sent+k < total && devicePort(f.port, f.ports, uint32((sent+k)%uint64(f.devices))) == port {
+			k++
 		}
+		fd := f.fds[port-f.port]
 		now := time.Now().UnixNano()
 		for i := uint64(0); i < k; i++ {
 			dev := uint32((sent + i) % uint64(f.devices))
@@ -212,7 +221,7 @@ func (f *fleet) send(round uint32, rate float64, total uint64, buckets map[strin
 		}
 		done := uint64(0)
 		for done < k {
-			m, err := sendmmsg(f.fd, msgs[done:k])
+			m, err := sendmmsg(fd, msgs[done:k])
 			if err != nil {
 				if err == syscall.EAGAIN || err == syscall.ENOBUFS || err == syscall.EINTR {
 					time.Sleep(50 * time.Microsecond)

@@ -54,6 +54,15 @@ func deviceAddr(base netip.Addr, index uint32) [4]byte {
 	return out
 }
 
+// Devices use ports portBase .. portBase+ports-1, in blocks of devicesPerPortBlock
+// consecutive devices: a fleet on one single port would put every Envoy session socket in
+// one kernel hash chain (see the lab README).
+const devicesPerPortBlock = 64
+
+func devicePort(portBase, ports int, index uint32) int {
+	return portBase + int(index/devicesPerPortBlock)%ports
+}
+
 func deviceIndex(base netip.Addr, addr [4]byte) int64 {
 	b := base.As4()
 	return int64(binary.BigEndian.Uint32(addr[:])) - int64(binary.BigEndian.Uint32(b[:]))
