@@ -6,13 +6,26 @@ import { LabGateway } from "./gateway";
 import { writeEdsFile } from "./eds";
 import { DEVICE_SUBNET, labNodes, NS, PLAIN, DECODER_PORT, type LabNode } from "./plan";
 import { STATE_DIR, type ProcessRegistry } from "./processes";
-import { run, sysctl } from "./shell";
+import { inNs, run } from "./shell";
 import { settle } from "./measure";
 import { Decoder, DeviceFleet, EnvoyStandin } from "./standins";
 import { addNamespace, buildConcentrator, buildFleet, buildNode, buildPlainPath, buildUnderlay, newKeys, UNDERLAY_CONCENTRATOR, UNDERLAY_GATEWAY } from "./topology";
 
 export const DECODER_CLUSTER = "decoder";
 export const DECODER_PORT_NAME = "udp";
+/**
+ * The stand-ins' session idle timeout. Envoy's default is 60 s; the lab's fleet sends a
+ * datagram per device within seconds (a real fleet spreads its reports over minutes), so a
+ * scaled-down timeout keeps the number of concurrent sessions, each holding one ephemeral
+ * port of the node, near what a real fleet produces.
+ */
+export const SESSION_IDLE_TIMEOUT_SECONDS = 3;
+
+function ephemeralPorts(ns: string): number {
+  const [low, high] = inNs(ns, "sysctl", ["-n", "net.ipv4.ip_local_port_range"]).trim().split(/\s+/).map(Number);
+  return high - low + 1;
+}
+
 /** Sessions one stand-in worker may hold: three quarters of the per-process descriptor limit. */
 function sessionsPerWorker(): number {
   const hard = run("bash", ["-c", "ulimit -Hn"]).trim();
@@ -34,13 +47,6 @@ export interface Lab {
   edsFile(forNode: string, file: string): string;
 }
 
-/**
- * The ingress-node setting that keeps the design's downlink path (decoder -> device IP via
- * Kilo, around Envoy) working next to Envoy's IP_TRANSPARENT session sockets; see scenario f.
- */
-export function applyIngressNodeSysctls(node: LabNode, udpEarlyDemux: 0 | 1): void {
-  sysctl(node.ns, { "net.ipv4.udp_early_demux": udpEarlyDemux });
-}
 
 export async function buildLab(registry: ProcessRegistry, binary: string, devices: number, log: (s: string) => void): Promise<Lab> {
   mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
@@ -60,7 +66,6 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
   if (gateway.skippedSysctls.length) log(`gateway: host-wide sysctls not applied inside a namespace: ${gateway.skippedSysctls.join(", ")}`);
   await buildConcentrator(registry, concentratorKeys, { publicKey: gateway.uplinkKeys.publicKey, uplinkPort: gateway.uplinkPort, routedToGateway: [`${gateway.ingressAddress}/32`] });
   for (const nk of nodeKeys) await buildNode(registry, nk, nodeKeys, gateway.kiloKeys.publicKey, [DEVICE_SUBNET]);
-  for (const n of ingressNodes) applyIngressNodeSysctls(n, 0);
 
   const edsDir = join(STATE_DIR, "eds");
   mkdirSync(edsDir, { recursive: true });
@@ -70,9 +75,11 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
     return path;
   };
   const decoders = new Map(nodes.map((n) => [n.name, new Decoder(binary, registry, n.podNs, n.decoderPodIp, devices)]));
-  // Room for every device's session on any one node (a node may take over others' devices).
-  const workers = Math.max(1, Math.ceil(devices / sessionsPerWorker()));
-  const envoys = new Map(ingressNodes.map((n) => [n.name, new EnvoyStandin(binary, registry, n, gateway.ingressPort, edsFile(n.name, `${n.name}.json`), workers)]));
+  // A node's sessions are bounded by its ephemeral ports (each session socket takes one).
+  const workers = Math.max(1, Math.ceil(Math.min(devices, ephemeralPorts(ingressNodes[0].ns)) / sessionsPerWorker()));
+  const envoys = new Map(
+    ingressNodes.map((n) => [n.name, new EnvoyStandin(binary, registry, n, gateway.ingressPort, edsFile(n.name, `${n.name}.json`), workers, SESSION_IDLE_TIMEOUT_SECONDS)]),
+  );
   const fleet = new DeviceFleet(binary, registry, NS.fleet, devices, `${gateway.ingressAddress}:${gateway.ingressPort}`);
   const plainSink = new Decoder(binary, registry, NS.plainSink, PLAIN.sinkIp, devices);
   const plainFleet = new DeviceFleet(binary, registry, NS.plainFleet, devices, `${PLAIN.sinkIp}:${DECODER_PORT}`);

@@ -15,7 +15,7 @@ import { buildStandins } from "./gobuild";
 import { buildLab } from "./lab";
 import { MAX_DEVICES } from "./plan";
 import { cleanAll, ProcessRegistry, takeRunLock } from "./processes";
-import { downlinkSourceRewrite, earlyDemuxTrap, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
+import { downlinkSourceRewrite, replyToObservedAddress, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
 import { run } from "./shell";
 
 interface Options {
@@ -101,7 +101,7 @@ async function main(): Promise<number> {
     for (const r of await sourceAndDownlink(lab, rate)) record(r);
     record(await steeringChange(lab, rate));
     record(await naiveRemoteUpstream(lab, rate));
-    record(await earlyDemuxTrap(lab, rate));
+    record(await replyToObservedAddress(lab, rate));
     record(await downlinkSourceRewrite(lab, rate));
     record(await gatewayRestart(lab, Math.min(rate / 2, 2500)));
 

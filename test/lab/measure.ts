@@ -5,6 +5,7 @@ export interface RoundTotals {
   datagrams: number;
   sourceOk: number;
   sourceBad: number;
+  devicePort: number;
   devices: number;
   buckets: Map<number, number>;
   perDecoder: Map<string, DecoderRound>;
@@ -12,13 +13,14 @@ export interface RoundTotals {
 }
 
 export async function roundTotals(decoders: ReadonlyMap<string, Decoder>, round: number): Promise<RoundTotals> {
-  const t: RoundTotals = { datagrams: 0, sourceOk: 0, sourceBad: 0, devices: 0, buckets: new Map(), perDecoder: new Map(), badSample: [] };
+  const t: RoundTotals = { datagrams: 0, sourceOk: 0, sourceBad: 0, devicePort: 0, devices: 0, buckets: new Map(), perDecoder: new Map(), badSample: [] };
   for (const [name, d] of decoders) {
     const r = await d.report(round);
     t.perDecoder.set(name, r);
     t.datagrams += r.datagrams;
     t.sourceOk += r.sourceOk;
     t.sourceBad += r.sourceBad;
+    t.devicePort += r.devicePort;
     t.devices += r.devices;
     t.badSample.push(...r.badSample);
     for (const [b, c] of Object.entries(r.buckets)) t.buckets.set(Number(b), (t.buckets.get(Number(b)) ?? 0) + c);

@@ -10,12 +10,11 @@ export const DEVICE_SUBNET = "10.128.0.0/14";
 /** Device i has address DEVICE_BASE + i; the /14 holds 262,144 addresses. */
 export const DEVICE_BASE = "10.128.0.10";
 export const MAX_DEVICES = 262_144 - 20;
-export const DEVICE_PORT = 40_000;
+/** Below the ephemeral port range, so no proxy's ephemeral port is also some device's port. */
+export const DEVICE_PORT = 20_000;
 /**
  * Devices use DEVICE_PORTS source ports (DEVICE_PORT, DEVICE_PORT+1, ...; blocks of 64
- * consecutive devices share one). With one port for the whole fleet every Envoy session
- * socket (bound to device ip:port with SO_REUSEPORT) lands in one kernel hash chain, and each
- * new session's bind() scans it: measured 2-64 ms per bind at ~12,000 sessions.
+ * consecutive devices share one), so decoders can tell a device's own port from a proxy's.
  */
 export const DEVICE_PORTS = 256;
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "fs";
 import { join } from "path";
 import { withoutNode } from "./api-state";
-import { applyIngressNodeSysctls, type Lab } from "./lab";
+import { type Lab } from "./lab";
 import { roundTotals, settle, settleCount } from "./measure";
 import { STATE_DIR } from "./processes";
 import { sleep } from "./shell";
@@ -36,11 +36,11 @@ function countBy<T>(values: Iterable<T>): Map<T, number> {
 const fmtMap = (m: Map<string, number>): string => [...m].map(([k, v]) => `${k}=${v}`).join(" ");
 
 /** Downlinks from every decoder for what it saw in `round`; returns the fleet's count. */
-async function downlinks(lab: Lab, round: number, rate: number) {
+async function downlinks(lab: Lab, round: number, rate: number, observed = false) {
   await lab.fleet.resetDownlinks();
   let sent = 0;
-  for (const d of lab.decoders.values()) sent += (await d.downlink(round, rate / lab.decoders.size)).sent;
-  await settleCount(async () => (await lab.fleet.downlinks()).devices, sent);
+  for (const d of lab.decoders.values()) sent += (await d.downlink(round, rate / lab.decoders.size, observed)).sent;
+  await settleCount(async () => (await lab.fleet.downlinks()).devices, observed ? 1 : sent, observed ? 2000 : 1500);
   return { sent, got: await lab.fleet.downlinks() };
 }
 
@@ -53,18 +53,19 @@ export async function sourceAndDownlink(lab: Lab, rate: number): Promise<Scenari
   const perNode = new Map([...t.perDecoder].map(([k, v]) => [k, v.devices]));
   const a: ScenarioResult = {
     id: "a",
-    title: "every device's source IP and port arrive unchanged at a node-local decoder",
+    title: "every device's source IP arrives unchanged at a node-local decoder",
     passed: s.sent === N && s.errors === 0 && t.datagrams === N && t.devices === N && t.sourceBad === 0 && general.every((g) => g === 0),
     numbers: [
       `sent ${s.sent} at ${Math.round(s.rate)}/s, received ${t.datagrams}, distinct devices ${t.devices}/${N}`,
       `source preserved ${t.sourceOk}/${t.datagrams} (${pct(t.sourceOk, t.datagrams)}), rewritten ${t.sourceBad}${t.badSample.length ? ` e.g. ${t.badSample[0]}` : ""}`,
       `devices per decoder: ${fmtMap(perNode)} (the general node must get none)`,
+      `source port: the device's own in ${t.devicePort}/${t.datagrams} (Envoy sends from its session socket's port)`,
     ],
   };
   const dl = await downlinks(lab, 1, rate);
   const b: ScenarioResult = {
     id: "b",
-    title: "every device receives its downlink (pod -> node -> Kilo -> gateway -> uplink)",
+    title: "every device receives its downlink at its own port (pod -> node -> Kilo -> gateway -> uplink)",
     passed: dl.got.devices === N && dl.got.wrongDst === 0,
     numbers: [
       `downlinks sent ${dl.sent}, devices reached ${dl.got.devices}/${N} (${pct(dl.got.devices, N)}), misaddressed ${dl.got.wrongDst}`,
@@ -136,34 +137,24 @@ export async function naiveRemoteUpstream(lab: Lab, rate: number): Promise<Scena
 }
 
 /**
- * (f) UDP early demux on an ingress node: the decoder's reply matches Envoy's connected
- * IP_TRANSPARENT session socket (same 4-tuple), the kernel attaches that socket to the
- * packet, and ip_forward drops forwarded packets that carry a socket. The lab sets
- * net.ipv4.udp_early_demux=0 on ingress nodes; this shows what happens without it.
+ * (f) Envoy's udp_proxy keeps the device IP but not its port: its session socket sends from
+ * an ephemeral port of the node. A decoder that replies to the source address it saw sends to
+ * that port of the device, which is not where the device listens.
  */
-export async function earlyDemuxTrap(lab: Lab, rate: number): Promise<ScenarioResult> {
+export async function replyToObservedAddress(lab: Lab, rate: number): Promise<ScenarioResult> {
   const N = lab.devices;
-  const node = lab.ingressNodes[0];
   const s = await lab.fleet.send(5, rate);
-  await settle(lab.decoders, 5, N);
-  const place = await placement(lab, 5);
-  const onNode = [...place.values()].filter((n) => n === node.name).length;
-  applyIngressNodeSysctls(node, 1);
-  const withDemux = await downlinks(lab, 5, rate);
-  applyIngressNodeSysctls(node, 0);
-  const without = await downlinks(lab, 5, rate);
-  const sessions = (await lab.envoys.get(node.name)!.stats()).sessions;
-  const fromNode = (r: typeof withDemux) => r.got.sources[`${node.decoderPodIp}:${DECODER_PORT}`] ?? 0;
-  const others = N - onNode;
+  const t = await settle(lab.decoders, 5, N);
+  const observed = await downlinks(lab, 5, rate, true);
+  const ownPort = await downlinks(lab, 5, rate);
   return {
     id: "f",
-    title: `ingress node needs net.ipv4.udp_early_demux=0 for downlinks to devices with a live Envoy session`,
-    // Most, not all: the kernel's early demux looks only at the first socket of a hash slot.
-    passed: s.errors === 0 && onNode > 0 && sessions >= onNode && fromNode(withDemux) < onNode / 2 && withDemux.got.devices - fromNode(withDemux) === others && without.got.devices === N,
+    title: "decoders see Envoy's port, not the device's: a reply to the observed address misses the device; downlinks must use the device's own port",
+    passed: s.errors === 0 && t.devices === N && t.devicePort === 0 && observed.got.devices === 0 && ownPort.got.devices === N,
     numbers: [
-      `devices with a session on ${node.name}: ${onNode} (stand-in sessions ${sessions})`,
-      `udp_early_demux=1: downlinks from ${node.name}'s decoder reached ${fromNode(withDemux)}/${onNode} devices; from the other nodes ${withDemux.got.devices - fromNode(withDemux)}/${others}`,
-      `udp_early_demux=0: downlinks reached ${without.got.devices}/${N}`,
+      `datagrams whose source port was the device's own: ${t.devicePort}/${t.datagrams} (the source IP was the device's for ${t.sourceOk})`,
+      `replies to the observed ip:port: ${observed.sent} sent, devices reached ${observed.got.devices}`,
+      `downlinks to the device IP at the device's own port: devices reached ${ownPort.got.devices}/${N}`,
     ],
   };
 }

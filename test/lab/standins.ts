@@ -22,6 +22,7 @@ export interface DecoderRound {
   datagrams: number;
   sourceOk: number;
   sourceBad: number;
+  devicePort: number;
   devices: number;
   buckets: Record<string, number>;
   badSample: string[];
@@ -33,6 +34,8 @@ export interface EnvoyStats {
   sendErrors: number;
   noUpstream: number;
   sessions: number;
+  created: number;
+  expired: number;
   endpoints: string[];
   setupError?: string;
 }
@@ -74,8 +77,9 @@ export class Decoder {
   writeDevices(round: number, file: string): Promise<{ written: number }> {
     return this.proc.call(`devices ${round} ${file}`);
   }
-  downlink(round: number, rate: number): Promise<{ sent: number; errors: number }> {
-    return this.proc.call(`downlink ${round} ${Math.round(rate)}`);
+  /** To each device seen in `round`: at the device's own port, or (`observed`) at the source address seen. */
+  downlink(round: number, rate: number, observed = false): Promise<{ sent: number; errors: number }> {
+    return this.proc.call(`downlink ${round} ${Math.round(rate)}${observed ? " observed" : ""}`);
   }
   forget(round: number): Promise<unknown> {
     return this.proc.call(`forget ${round}`);
@@ -87,18 +91,18 @@ export class Decoder {
 
 /**
  * ENVOY STAND-IN (Go), not Envoy: the udp_proxy data path with use_original_src_ip
- * (per-device session, IP_TRANSPARENT upstream socket bound to the device ip:port and
- * connected to the upstream), upstreams read from the EDS file the sidecar logic renders.
+ * (per-device session, an unbound IP_TRANSPARENT upstream socket, each datagram sent with
+ * the device IP as source), upstreams read from the EDS file the sidecar logic renders.
  * One node runs `workers` processes sharing the listener with SO_REUSEPORT, as Envoy's
  * worker threads do; several processes because each session holds a socket and this
  * machine caps a process at its file-descriptor limit.
  */
 export class EnvoyStandin {
   private readonly procs: LineProcess[];
-  constructor(binary: string, registry: ProcessRegistry, readonly node: LabNode, listenPort: number, edsFile: string, workers: number) {
+  constructor(binary: string, registry: ProcessRegistry, readonly node: LabNode, listenPort: number, edsFile: string, workers: number, idleTimeoutSeconds: number) {
     this.procs = Array.from(
       { length: workers },
-      (_, i) => new LineProcess(`envoy-standin(${node.name}#${i})`, node.ns, binary, ["envoy-standin", "-listen", `0.0.0.0:${listenPort}`, "-eds", edsFile], (p) => registry.add(p)),
+      (_, i) => new LineProcess(`envoy-standin(${node.name}#${i})`, node.ns, binary, ["envoy-standin", "-listen", `0.0.0.0:${listenPort}`, "-eds", edsFile, "-idle-timeout", `${idleTimeoutSeconds}s`], (p) => registry.add(p)),
     );
   }
   async stats(): Promise<EnvoyStats> {
@@ -109,6 +113,8 @@ export class EnvoyStandin {
       sendErrors: a.sendErrors + b.sendErrors,
       noUpstream: a.noUpstream + b.noUpstream,
       sessions: a.sessions + b.sessions,
+      created: a.created + b.created,
+      expired: a.expired + b.expired,
       endpoints: a.endpoints,
       setupError: a.setupError ?? b.setupError,
     }));

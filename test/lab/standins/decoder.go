@@ -26,13 +26,15 @@ type decoder struct {
 }
 
 type roundStats struct {
-	Datagrams uint64            `json:"datagrams"`
-	SourceOK  uint64            `json:"sourceOk"`
-	SourceBad uint64            `json:"sourceBad"`
-	Devices   uint64            `json:"devices"`
-	Buckets   map[string]uint64 `json:"buckets"`
-	BadSample []string          `json:"badSample"`
-	seen      map[uint32]*syscall.SockaddrInet4
+	Datagrams uint64 `json:"datagrams"`
+	SourceOK  uint64 `json:"sourceOk"`
+	SourceBad uint64 `json:"sourceBad"`
+	// Datagrams whose source port was the device's own port (Envoy substitutes its own).
+	DevicePort uint64            `json:"devicePort"`
+	Devices    uint64            `json:"devices"`
+	Buckets    map[string]uint64 `json:"buckets"`
+	BadSample  []string          `json:"badSample"`
+	seen       map[uint32]*syscall.SockaddrInet4
 }
 
 func runDecoder(args []string) {
@@ -40,7 +42,7 @@ func runDecoder(args []string) {
 	listen := fs.String("listen", "", "address:port to listen on")
 	base := fs.String("base", "", "first device address")
 	n := fs.Int("devices", 0, "number of devices")
-	devPort := fs.Int("device-port", 40000, "first device UDP port")
+	devPort := fs.Int("device-port", 20000, "first device UDP port")
 	ports := fs.Int("device-ports", 1, "number of device ports")
 	fs.Parse(args)
 	b, err := netip.ParseAddr(*base)
@@ -86,8 +88,11 @@ func (d *decoder) receive() {
 		s := d.round(dg.round)
 		s.Datagrams++
 		s.Buckets[strconv.FormatInt(dg.sentUnix/bucketNanos, 10)]++
-		if dg.device < d.devices && deviceIndex(d.base, src.Addr) == int64(dg.device) && src.Port == devicePort(d.devPort, d.ports, dg.device) {
+		if dg.device < d.devices && deviceIndex(d.base, src.Addr) == int64(dg.device) {
 			s.SourceOK++
+			if src.Port == devicePort(d.devPort, d.ports, dg.device) {
+				s.DevicePort++
+			}
 			if _, dup := s.seen[dg.device]; !dup {
 				s.seen[dg.device] = &syscall.SockaddrInet4{Port: src.Port, Addr: src.Addr}
 				s.Devices++
@@ -141,15 +146,22 @@ func (d *decoder) handle(args []string) any {
 		w.Flush()
 		f.Close()
 		return map[string]int{"written": len(idx)}
-	case "downlink": // downlink ROUND RATE: one datagram to each device seen in ROUND
-		if len(args) != 3 {
-			return errorReply{"usage: downlink ROUND RATE"}
+	case "downlink": // downlink ROUND RATE [observed]: one datagram to each device seen in ROUND
+		// To the device IP at the device's own port, as a backend downlink is addressed; with
+		// "observed", to the source address the decoder saw, as a naive reply would be.
+		if len(args) != 3 && !(len(args) == 4 && args[3] == "observed") {
+			return errorReply{"usage: downlink ROUND RATE [observed]"}
 		}
+		observed := len(args) == 4
 		rate, _ := strconv.ParseFloat(args[2], 64)
 		d.mu.Lock()
 		targets := make(map[uint32]*syscall.SockaddrInet4, len(d.round(r).seen))
 		for i, a := range d.round(r).seen {
-			targets[i] = a
+			if observed {
+				targets[i] = a
+			} else {
+				targets[i] = &syscall.SockaddrInet4{Port: devicePort(d.devPort, d.ports, i), Addr: a.Addr}
+			}
 		}
 		d.mu.Unlock()
 		buf := make([]byte, payloadSize)

@@ -32,7 +32,7 @@ func runDevsim(args []string) {
 	fs := flag.NewFlagSet("devsim", flag.ExitOnError)
 	base := fs.String("base", "", "first device address")
 	n := fs.Int("devices", 0, "number of devices")
-	port := fs.Int("port", 40000, "first device UDP port")
+	port := fs.Int("port", 20000, "first device UDP port")
 	ports := fs.Int("ports", 1, "number of device ports")
 	dst := fs.String("dst", "", "ingress address:port")
 	fs.Parse(args)

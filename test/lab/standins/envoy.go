@@ -9,13 +9,21 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
+	"unsafe"
 )
 
 // ENVOY STAND-IN. It does what Envoy's udp_proxy with use_original_src_ip does on the
 // data path, nothing more: one session per downstream source ip:port, each session an
-// upstream socket with IP_TRANSPARENT bound to the device's ip:port and connected to one
-// upstream chosen by a hash of the source IP over the endpoints in the EDS file. Real
-// Envoy chooses with Maglev; any stable hash shows the same routing facts here.
+// upstream UDP socket with IP_TRANSPARENT, neither bound nor connected, and every datagram
+// sent with sendmsg and an IP_PKTINFO source address = the device's IP (Envoy's
+// UdpActiveSession: "When use_original_src_ip_ is set, the socket should not be connected
+// since the source IP will be changed"; writeToSocket with local_ip = the peer's IP). The
+// kernel binds each session socket to an ephemeral port on its first send, so the upstream
+// sees the device IP with Envoy's port, and a node holds at most as many sessions as it has
+// ephemeral ports. Sessions idle for -idle-timeout are closed, as Envoy's idle_timeout does.
+// The upstream is chosen by a hash of the source IP over the EDS endpoints (Envoy: Maglev;
+// any stable hash shows the same routing facts here).
 type envoyStandin struct {
 	fd        int
 	mu        sync.Mutex
@@ -28,6 +36,7 @@ type envoyStandin struct {
 type session struct {
 	fd       int
 	upstream string
+	lastUsed int64
 }
 
 type envoyStats struct {
@@ -37,6 +46,8 @@ type envoyStats struct {
 	NoUpstream uint64   `json:"noUpstream"`
 	Sessions   int      `json:"sessions"`
 	Endpoints  []string `json:"endpoints"`
+	Created    uint64   `json:"created"`
+	Expired    uint64   `json:"expired"`
 	SetupError string   `json:"setupError,omitempty"`
 }
 
@@ -44,6 +55,7 @@ func runEnvoy(args []string) {
 	fs := flag.NewFlagSet("envoy-standin", flag.ExitOnError)
 	listen := fs.String("listen", "", "listener address:port")
 	eds := fs.String("eds", "", "EDS file (DiscoveryResponse or ClusterLoadAssignment JSON)")
+	idle := fs.Duration("idle-timeout", 60*time.Second, "session idle timeout")
 	fs.Parse(args)
 	la, err := parseHostPort(*listen)
 	if err != nil {
@@ -63,6 +75,7 @@ func runEnvoy(args []string) {
 		fail("envoy-standin: %v", err)
 	}
 	go e.receive()
+	go e.expire(*idle)
 	commands(e.handle)
 }
 
@@ -172,6 +185,7 @@ func (e *envoyStandin) receive() {
 
 func (e *envoyStandin) forward(src *syscall.SockaddrInet4, payload []byte) {
 	key := uint64(src.Addr[0])<<40 | uint64(src.Addr[1])<<32 | uint64(src.Addr[2])<<24 | uint64(src.Addr[3])<<16 | uint64(src.Port)
+	now := time.Now().UnixNano()
 	e.mu.Lock()
 	e.stats.Received++
 	s, ok := e.sessions[key]
@@ -184,50 +198,69 @@ func (e *envoyStandin) forward(src *syscall.SockaddrInet4, payload []byte) {
 		h := fnv.New32a()
 		h.Write(src.Addr[:])
 		up := e.endpoints[h.Sum32()%uint32(len(e.endpoints))]
-		fd, err := e.upstreamSocket(src, e.upstream[up])
+		fd, err := upstreamSocket()
 		if err != nil {
-			e.stats.SendErrors++
-			if e.stats.SetupError == "" {
-				e.stats.SetupError = err.Error()
-			}
+			e.noteError(err)
 			e.mu.Unlock()
 			return
 		}
-		s = session{fd, up}
-		e.sessions[key] = s
+		s = session{fd: fd, upstream: up}
+		e.stats.Created++
 	}
+	s.lastUsed = now
+	e.sessions[key] = s
+	to := e.upstream[s.upstream]
 	e.mu.Unlock()
-	if _, err := syscall.Write(s.fd, payload); err != nil {
-		e.mu.Lock()
-		e.stats.SendErrors++
-		e.mu.Unlock()
-		return
-	}
+	// The device IP as source, chosen per datagram (IP_PKTINFO), as Envoy's writeToSocket does.
+	oob := make([]byte, syscall.CmsgSpace(int(unsafe.Sizeof(syscall.Inet4Pktinfo{}))))
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = syscall.SOL_IP
+	h.Type = syscall.IP_PKTINFO
+	h.SetLen(syscall.CmsgLen(int(unsafe.Sizeof(syscall.Inet4Pktinfo{}))))
+	*(*syscall.Inet4Pktinfo)(unsafe.Pointer(&oob[syscall.CmsgLen(0)])) = syscall.Inet4Pktinfo{Spec_dst: src.Addr}
+	err := syscall.Sendmsg(s.fd, payload, oob, to, 0)
 	e.mu.Lock()
-	e.stats.Forwarded++
+	if err != nil {
+		e.noteError(err)
+	} else {
+		e.stats.Forwarded++
+	}
 	e.mu.Unlock()
 }
 
-// upstreamSocket is what use_original_src_ip sets up: IP_TRANSPARENT, SO_REUSEADDR/PORT,
-// bound to the downstream address, connected to the upstream host.
-func (e *envoyStandin) upstreamSocket(src, up *syscall.SockaddrInet4) (int, error) {
+// noteError counts a failed session set-up or send (EAGAIN on the first send means no
+// ephemeral port was left for the session socket).
+func (e *envoyStandin) noteError(err error) {
+	e.stats.SendErrors++
+	if e.stats.SetupError == "" {
+		e.stats.SetupError = err.Error()
+	}
+}
+
+func (e *envoyStandin) expire(idle time.Duration) {
+	for range time.Tick(idle / 4) {
+		limit := time.Now().Add(-idle).UnixNano()
+		e.mu.Lock()
+		for k, s := range e.sessions {
+			if s.lastUsed < limit {
+				syscall.Close(s.fd)
+				delete(e.sessions, k)
+				e.stats.Expired++
+			}
+		}
+		e.mu.Unlock()
+	}
+}
+
+// upstreamSocket is Envoy's session socket with use_original_src_ip: IP_TRANSPARENT, unbound.
+func upstreamSocket() (int, error) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
-	for _, o := range [][3]int{{syscall.SOL_IP, syscall.IP_TRANSPARENT, 1}, {syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1}, {syscall.SOL_SOCKET, soReusePort, 1}} {
-		if err := syscall.SetsockoptInt(fd, o[0], o[1], o[2]); err != nil {
-			syscall.Close(fd)
-			return -1, err
-		}
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: src.Port, Addr: src.Addr}); err != nil {
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_IP, syscall.IP_TRANSPARENT, 1); err != nil {
 		syscall.Close(fd)
-		return -1, fmt.Errorf("bind %s: %w", sockaddrString(src), err)
-	}
-	if err := syscall.Connect(fd, up); err != nil {
-		syscall.Close(fd)
-		return -1, fmt.Errorf("connect %s: %w", sockaddrString(up), err)
+		return -1, err
 	}
 	return fd, nil
 }

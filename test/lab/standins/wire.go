@@ -55,8 +55,7 @@ func deviceAddr(base netip.Addr, index uint32) [4]byte {
 }
 
 // Devices use ports portBase .. portBase+ports-1, in blocks of devicesPerPortBlock
-// consecutive devices: a fleet on one single port would put every Envoy session socket in
-// one kernel hash chain (see the lab README).
+// consecutive devices, so a decoder can tell a device's own port from a proxy's.
 const devicesPerPortBlock = 64
 
 func devicePort(portBase, ports int, index uint32) int {
