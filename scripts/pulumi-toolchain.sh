@@ -75,6 +75,8 @@ build() {
     || die "go build of $name failed"
   mv "$out.tmp" "$out"
   rm -rf "$work"
+  # Older builds of this binary (other versions or wrapper contents) are dead weight.
+  find "$toolchain" -maxdepth 1 -name "$name-[v0-9]*" ! -path "$out" -exec rm -rf {} + || true
   log "built $name $version in $((SECONDS - start)) s"
   echo "$out/$name"
 }
@@ -110,6 +112,7 @@ else
   mkdir -p "$bin_dir"
   ln -f "$cli" "$bin_dir/pulumi" 2>/dev/null || cp -f "$cli" "$bin_dir/pulumi"
   ln -f "$host" "$bin_dir/pulumi-language-nodejs" 2>/dev/null || cp -f "$host" "$bin_dir/pulumi-language-nodejs"
+  find "$toolchain" -maxdepth 1 -name 'bin-*' ! -path "$bin_dir" -exec rm -rf {} + || true
 fi
 pulumi="$bin_dir/pulumi"
 
