@@ -56,7 +56,11 @@ EOF
 # The local stack and its salt live under .pulumi-local; the salt is generated once by
 # `pulumi stack init` run in a scratch copy of the project file.
 salt_file="$local_dir/config/$stack.salt"
-if ! pulumi stack ls --json --cwd "$repo" 2>/dev/null | jq -e --arg s "$stack" 'any(.[]; .name == $s)' >/dev/null \
+stack_exists() {
+  pulumi stack ls --json --cwd "$repo" 2>/dev/null \
+    | STACK="$stack" node -e 'const s = JSON.parse(require("fs").readFileSync(0, "utf8")); process.exit(s.some((x) => x.name === process.env.STACK) ? 0 : 1)'
+}
+if ! stack_exists \
   || [[ ! -s "$salt_file" ]]; then
   scratch=$(mktemp -d)
   cp "$repo/Pulumi.yaml" "$scratch/"

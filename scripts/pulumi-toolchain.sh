@@ -28,18 +28,29 @@ log() { echo "pulumi-toolchain: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 command -v go >/dev/null || die "go is not installed (Go >= 1.26 with access to the Go module proxy is required)"
-command -v jq >/dev/null || die "jq is not installed (apt-get install jq)"
+
+# Evaluates a JavaScript expression over JSON read from stdin (bound to `d`); fails when it yields nothing.
+# Node is already required by the project, so no JSON tool has to be installed.
+json() { # <expression> [name=value ...: extra variables, read as process.env.name]
+  local expression="$1"; shift
+  env "$@" node -e '
+    const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    const result = eval(process.argv[1]);
+    if (result === undefined || result === null) process.exit(1);
+    process.stdout.write(typeof result === "string" ? result : JSON.stringify(result));
+  ' "$expression"
+}
 
 # Version of a required module, read from a wrapper's go.mod.
 required_version() { # <wrapper dir> <module path>
-  (cd "$1" && go mod edit -json) | jq -er --arg p "$2" '.Require[] | select(.Path == $p) | .Version'
+  (cd "$1" && go mod edit -json) | json 'd.Require.find((r) => r.Path === process.env.MODULE)?.Version' MODULE="$2"
 }
 
 # Plugin version an npm package asks for: its package.json `pulumi.version`, as the language host reads it.
 npm_plugin_version() { # <npm package>
   local manifest="$repo/node_modules/$1/package.json"
   [[ -f "$manifest" ]] || die "$manifest is missing: run npm ci first"
-  jq -er '.pulumi.version // .version' "$manifest"
+  json 'd.pulumi?.version ?? d.version' < "$manifest"
 }
 
 # Short hash of everything that determines a binary: the wrapper module's files and the build flags.
@@ -51,7 +62,7 @@ inputs_hash() { # <wrapper dir> <build flags...>
 
 # Directory of a module in the module cache, downloading it if needed.
 module_dir() { # <wrapper dir> <module path>
-  (cd "$1" && go mod download -json "$2") | jq -er .Dir
+  (cd "$1" && go mod download -json "$2") | json 'd.Dir'
 }
 
 # build <binary> <version> <wrapper dir> <package> <ldflags> <tags> [prepare function]
@@ -86,8 +97,8 @@ build() {
 # (what upstream's generate.go writes).
 prepare_kubernetes() { # <work dir> <version>
   local data; data="$(module_dir "$1" github.com/pulumi/pulumi-kubernetes/provider/v4)/cmd/pulumi-resource-kubernetes"
-  jq -c --arg v "$2" '.version = $v' "$data/schema.json" > "$1/schema-embed.json"
-  jq -c . "$data/terraform-mapping.json" > "$1/terraform-mapping-embed.json"
+  json '({ ...d, version: process.env.VERSION })' VERSION="$2" < "$data/schema.json" > "$1/schema-embed.json"
+  json 'd' < "$data/terraform-mapping.json" > "$1/terraform-mapping-embed.json"
 }
 
 total_start=$SECONDS
