@@ -74,8 +74,8 @@ export async function measurePath(
   }
   const chosen = best ?? last!;
   await fleet.resetDownlinks();
-  let dlSent = 0;
-  for (const d of decoders.values()) dlSent += (await d.downlink(chosen.round, chosen.s.rate / decoders.size)).sent;
+  // All decoders at once, each at its share of the rate.
+  const dlSent = (await Promise.all([...decoders.values()].map((d) => d.downlink(chosen.round, chosen.s.rate / decoders.size)))).reduce((a, r) => a + r.sent, 0);
   const dl = await settleCount(async () => (await fleet.downlinks()).devices, dlSent);
   for (const d of decoders.values()) await d.forget(chosen.round);
   return {

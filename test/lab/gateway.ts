@@ -16,7 +16,7 @@ import {
 } from "../../infra/gateway";
 import { type WireguardConfig, type WireguardKeyPair } from "../../infra/wireguard";
 import { replayKubectlScript, writeApiState, type ApiState } from "./api-state";
-import { CONCENTRATOR_PUBLIC_IP, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, INGRESS_PORT, NS, UPLINK_GATEWAY_IP, WIREGUARD_PORT, type LabNode } from "./plan";
+import { CONCENTRATOR_PUBLIC_IP, CONCENTRATOR_WIREGUARD_PORT, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, INGRESS_PORT, NS, UPLINK_GATEWAY_IP, WIREGUARD_PORT, type LabNode } from "./plan";
 import { killPid, STATE_DIR, type ProcessRegistry } from "./processes";
 import { inNs, ipBatch, run } from "./shell";
 import { newKeys } from "./topology";
@@ -83,7 +83,7 @@ export class LabGateway {
         interfaceName: IF.gatewayUplinkWg,
         privateKey: this.uplinkKeys.privateKey,
         address: UPLINK_GATEWAY_IP,
-        concentrators: [{ name: "lab-concentrator", publicKey: this.concentratorPublicKey, endpoint: `${CONCENTRATOR_PUBLIC_IP}:51821`, sourceCidrs: [`${CONCENTRATOR_PUBLIC_IP}/32`] }],
+        concentrators: [{ name: "lab-concentrator", publicKey: this.concentratorPublicKey, endpoint: `${CONCENTRATOR_PUBLIC_IP}:${CONCENTRATOR_WIREGUARD_PORT}`, sourceCidrs: [`${CONCENTRATOR_PUBLIC_IP}/32`] }],
       },
       ingress: { port: INGRESS_PORT },
       downlinkSourceRewrite: this.downlinkSourceRewrite,

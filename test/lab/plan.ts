@@ -21,7 +21,6 @@ export const DEVICE_PORTS = 256;
 export const KILO_SUBNET_PREFIX = 16;
 export const GATEWAY_TUNNEL_IP = "10.5.0.1";
 export const WIREGUARD_PORT = 51_820;
-export const UPLINK_PORT = 51_821;
 export const INGRESS_PORT = 5_684;
 export const DECODER_PORT = 7_000;
 
@@ -29,10 +28,10 @@ export const UNDERLAY_PREFIX = 24;
 export const GATEWAY_PUBLIC_IP = "198.51.100.1";
 export const CONCENTRATOR_PUBLIC_IP = "198.51.100.2";
 
-/** The uplink tunnel between the VPN concentrator and the gateway. */
+/** The gateway's address on the device uplink (also the ingress address devices send to). */
 export const UPLINK_GATEWAY_IP = "10.6.0.1";
-export const UPLINK_CONCENTRATOR_IP = "10.6.0.2";
-export const UPLINK_PREFIX = 30;
+/** The concentrator's WireGuard port, which the gateway's uplink config dials. */
+export const CONCENTRATOR_WIREGUARD_PORT = 51_821;
 
 export interface LabNode {
   readonly name: string; // Kubernetes node name
@@ -94,15 +93,3 @@ export const PLAIN = {
   sinkIp: "192.0.2.130",
   fleetPrefix: 25,
 } as const;
-
-export function ipToNumber(ip: string): number {
-  return ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
-}
-
-export function numberToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
-}
-
-export function deviceIp(index: number): string {
-  return numberToIp(ipToNumber(DEVICE_BASE) + index);
-}

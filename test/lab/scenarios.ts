@@ -38,8 +38,8 @@ const fmtMap = (m: Map<string, number>): string => [...m].map(([k, v]) => `${k}=
 /** Downlinks from every decoder for what it saw in `round`; returns the fleet's count. */
 async function downlinks(lab: Lab, round: number, rate: number, observed = false) {
   await lab.fleet.resetDownlinks();
-  let sent = 0;
-  for (const d of lab.decoders.values()) sent += (await d.downlink(round, rate / lab.decoders.size, observed)).sent;
+  // All decoders at once, each at its share of the rate.
+  const sent = (await Promise.all([...lab.decoders.values()].map((d) => d.downlink(round, rate / lab.decoders.size, observed)))).reduce((a, r) => a + r.sent, 0);
   await settleCount(async () => (await lab.fleet.downlinks()).devices, observed ? 1 : sent, observed ? 2000 : 1500);
   return { sent, got: await lab.fleet.downlinks() };
 }
@@ -115,23 +115,31 @@ export async function steeringChange(lab: Lab, rate: number): Promise<ScenarioRe
 export async function naiveRemoteUpstream(lab: Lab, rate: number): Promise<ScenarioResult> {
   const N = lab.devices;
   const [a, b] = lab.ingressNodes;
+  // A baseline round on the unchanged path tells which devices the gateway sends to node A now
+  // (its map and its connection tracking, which keeps recent flows on their node).
+  await lab.fleet.send(3, rate);
+  await settle(lab.decoders, 3, N);
+  const steeredToA = new Set([...(await placement(lab, 3))].filter(([, node]) => node === a.name).map(([dev]) => dev));
   const envoyA = lab.envoys.get(a.name)!;
   await envoyA.closeSessions();
   const loaded = await envoyA.reloadEds(lab.edsFile(b.name, `naive-${a.name}.json`));
   const s = await lab.fleet.send(4, rate);
-  const t = await settle(lab.decoders, 4, N, 2000);
+  const t = await settle(lab.decoders, 4, N - steeredToA.size, 2000);
   const stats = await envoyA.stats();
   await envoyA.closeSessions();
   await envoyA.reloadEds(lab.edsFile(a.name, `${a.name}.json`));
-  const lost = N - t.datagrams;
+  const arrived = await placement(lab, 4);
+  const fromA = [...arrived.keys()].filter((dev) => steeredToA.has(dev)).length;
+  const local = arrived.size - fromA;
+  const others = N - steeredToA.size;
   return {
     id: "d",
     title: `naive design: ${a.name}'s Envoy stand-in forwards to a decoder on ${b.name}: those datagrams are dropped by WireGuard`,
-    passed: stats.forwarded > 0 && stats.sendErrors === 0 && lost === stats.forwarded && t.sourceBad === 0 && s.errors === 0,
+    passed: steeredToA.size > 0 && stats.forwarded >= steeredToA.size && stats.sendErrors === 0 && fromA === 0 && local >= others * 0.99 && t.sourceBad === 0 && s.errors === 0,
     numbers: [
       `${a.name} upstreams (from ${b.name}'s EndpointSlice entries): ${loaded.endpoints.join(", ")}`,
-      `forwarded by ${a.name} to ${b.name} with device source: ${stats.forwarded}; arrived: ${stats.forwarded - lost}; lost ${lost} (${pct(lost, stats.forwarded)})`,
-      `devices on node-local paths delivered: ${t.datagrams}/${N - stats.forwarded}`,
+      `devices steered to ${a.name}: ${steeredToA.size}; forwarded by its stand-in to ${b.name} with the device source: ${stats.forwarded}; arrived: ${fromA}`,
+      `devices on node-local paths delivered: ${local}/${others}`,
     ],
   };
 }
@@ -173,11 +181,14 @@ export async function downlinkSourceRewrite(lab: Lab, rate: number): Promise<Sce
   return {
     id: "g",
     title: "downlink source rewrite option: on, devices see the ingress address and port; off, the pod's",
-    passed: s.errors === 0 && t.devices === N && t.sourceBad === 0 && on.got.devices === N && (on.got.sources[ingress] ?? 0) === on.got.datagrams && off.got.devices === N && podSources.reduce((a, [, c]) => a + c, 0) === off.got.datagrams,
+    // About the rewrite: every device whose uplink arrived must get both downlinks.
+    passed:
+      s.errors === 0 && t.devices >= N * 0.99 && t.sourceBad === 0 && on.got.devices === t.devices && (on.got.sources[ingress] ?? 0) === on.got.datagrams &&
+      off.got.devices === t.devices && podSources.reduce((a, [, c]) => a + c, 0) === off.got.datagrams,
     numbers: [
       `uplinks with rewrite on: ${t.devices}/${N} devices, source preserved ${t.sourceOk}/${t.datagrams} (device -> cluster is never rewritten)`,
-      `rewrite on: downlinks reached ${on.got.devices}/${N}; sources ${fmtMap(new Map(Object.entries(on.got.sources)))}`,
-      `rewrite off: downlinks reached ${off.got.devices}/${N}; sources ${fmtMap(new Map(Object.entries(off.got.sources)))}`,
+      `rewrite on: downlinks reached ${on.got.devices}/${t.devices}; sources ${fmtMap(new Map(Object.entries(on.got.sources)))}`,
+      `rewrite off: downlinks reached ${off.got.devices}/${t.devices}; sources ${fmtMap(new Map(Object.entries(off.got.sources)))}`,
     ],
   };
 }

@@ -1,6 +1,7 @@
 import { generateKeyPair, type WireguardConfig, type WireguardKeyPair } from "../../infra/wireguard";
 import {
   CONCENTRATOR_PUBLIC_IP,
+  CONCENTRATOR_WIREGUARD_PORT,
   DEVICE_SUBNET,
   GATEWAY_PUBLIC_IP,
   GATEWAY_TUNNEL_IP,
@@ -60,7 +61,7 @@ export async function buildConcentrator(
   gateway: { publicKey: string; uplinkPort: number; routedToGateway: readonly string[] },
 ): Promise<void> {
   const config: WireguardConfig = {
-    interface: { privateKey: keys.privateKey, listenPort: 51_821, table: "off" },
+    interface: { privateKey: keys.privateKey, listenPort: CONCENTRATOR_WIREGUARD_PORT, table: "off" },
     peers: [{ name: "gateway", publicKey: gateway.publicKey, allowedIps: ["0.0.0.0/0"], endpoint: { host: GATEWAY_PUBLIC_IP, port: gateway.uplinkPort }, persistentKeepalive: 25 }],
   };
   await applyWireguard(registry, NS.concentrator, IF.concentratorWg, config);
