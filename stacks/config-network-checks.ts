@@ -1,3 +1,4 @@
+import { SessionSizingError, sizeEnvoySessions } from "../infra/envoy";
 import { cidrContainsAddress, cidrsOverlap, KILO_SUBNET, parseIpv4Cidr } from "../infra/network";
 import type { ParsedStackConfig } from "./config-schema";
 
@@ -126,7 +127,24 @@ function sizingProblems(config: ParsedStackConfig): ConfigProblem[] {
   if (config.ingress.idleTimeoutSeconds > 24 * 3600) {
     problems.push({ path: "ingress.idleTimeoutSeconds", message: "expected at most one day" });
   }
+  problems.push(...envoySessionProblems(config));
   return problems;
+}
+
+/** Whether one ingress node can hold its share of the fleet's Envoy sessions. */
+function envoySessionProblems(config: ParsedStackConfig): ConfigProblem[] {
+  try {
+    sizeEnvoySessions({
+      devices: config.devices.expectedCount,
+      reportIntervalSeconds: config.devices.reportIntervalSeconds,
+      idleTimeoutSeconds: config.ingress.idleTimeoutSeconds,
+      ingressNodes: config.cluster.ingressPool.size,
+    });
+    return [];
+  } catch (error) {
+    if (!(error instanceof SessionSizingError)) throw error;
+    return error.problems.map((message) => ({ path: "cluster.ingressPool.size", message }));
+  }
 }
 
 /** The smallest admin network we accept for SSH; anything wider is the internet in practice. */

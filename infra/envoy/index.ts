@@ -3,7 +3,7 @@ export { ENVOY_BOOTSTRAP_DEFAULTS, EnvoyBootstrapOptionsError, edsFilePath, rend
 export type { EnvoyBootstrapOptions } from "./bootstrap";
 export { envoyBootstrapHash, serializeEnvoyBootstrap } from "./serialize";
 export type { EnvoyConfigFormat } from "./serialize";
-export { DEFAULT_BASE_FILE_DESCRIPTORS, DEFAULT_SESSION_HEADROOM, SessionSizingError, sizeEnvoySessions } from "./sizing";
+export { DEFAULT_BASE_FILE_DESCRIPTORS, DEFAULT_EPHEMERAL_PORTS, DEFAULT_SESSION_HEADROOM, SessionSizingError, sizeEnvoySessions } from "./sizing";
 export type { SessionSizing, SessionSizingInput } from "./sizing";
 export { CLUSTER_LOAD_ASSIGNMENT_TYPE, buildClusterLoadAssignment, buildEdsDiscoveryResponse, renderEdsFile, serializeEdsDiscoveryResponse } from "./eds";
 export type { ClusterLoadAssignment, EdsDiscoveryResponse, EdsSelection, EndpointSlice, SliceEndpoint, SlicePort } from "./eds";

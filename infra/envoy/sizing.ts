@@ -17,6 +17,13 @@ export const DEFAULT_SESSION_HEADROOM = 1.5;
  */
 export const DEFAULT_BASE_FILE_DESCRIPTORS = 1024;
 
+/**
+ * Ephemeral ports of a Linux network namespace by default (`net.ipv4.ip_local_port_range` 32768-60999).
+ * With use_original_src_ip every session's upstream socket is unbound and takes an ephemeral port on its first
+ * send, so a node cannot hold more sessions than this; past it, new sessions fail to send (seen in the lab).
+ */
+export const DEFAULT_EPHEMERAL_PORTS = 28_232;
+
 /** Largest value an Envoy UInt32Value (max_connections) can carry. */
 const UINT32_MAX = 4_294_967_295;
 
@@ -33,6 +40,8 @@ export interface SessionSizingInput {
   headroom?: number;
   /** Defaults to DEFAULT_BASE_FILE_DESCRIPTORS. */
   baseFileDescriptors?: number;
+  /** Ephemeral ports on an ingress node; defaults to DEFAULT_EPHEMERAL_PORTS. */
+  ephemeralPorts?: number;
 }
 
 export interface SessionSizing {
@@ -96,6 +105,13 @@ export function sizeEnvoySessions(input: SessionSizingInput): SessionSizing {
   const maxConnections = ceilIgnoringRoundingNoise(sessionsPerNode * headroom);
   if (maxConnections > UINT32_MAX) {
     throw new SessionSizingError([`max_connections ${maxConnections} exceeds the UInt32 limit ${UINT32_MAX}`]);
+  }
+  const ephemeralPorts = input.ephemeralPorts ?? DEFAULT_EPHEMERAL_PORTS;
+  if (maxConnections > ephemeralPorts) {
+    throw new SessionSizingError([
+      `${maxConnections} sessions per node (with headroom) exceed the ${ephemeralPorts} ephemeral ports a node has for ` +
+        "Envoy's upstream sockets: add ingress nodes or shorten the idle timeout",
+    ]);
   }
   return { sessionsPerNode, maxConnections, fileDescriptorLimit: maxConnections + base };
 }

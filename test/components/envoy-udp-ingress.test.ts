@@ -21,7 +21,7 @@ function args(overrides: Partial<import("../../components").EnvoyUdpIngressArgs>
     placement,
     decoder: { namespace: "iot-decoder", serviceName: "decoder" },
     sessions: { devices: 250000, reportIntervalSeconds: 300, ingressNodes: 4 },
-    idleTimeoutSeconds: 120,
+    idleTimeoutSeconds: 60,
     maxDatagramBytes: 1280,
     concurrency: 2,
     ...overrides,
@@ -58,14 +58,14 @@ describe("EnvoyUdpIngress", () => {
   it("sizes max_connections from the fleet and ships a bootstrap Envoy's protos accept", async () => {
     const ingress = new components.EnvoyUdpIngress("ingress", args());
     await settle();
-    // 250,000 devices x min(1, 120 s / 300 s) / 4 nodes = 25,000 sessions per node; x 1.5 headroom.
-    expect(ingress.sizing).toEqual({ sessionsPerNode: 25000, maxConnections: 37500, fileDescriptorLimit: 38524 });
+    // 250,000 devices x min(1, 60 s / 300 s) / 4 nodes = 12,500 sessions per node; x 1.5 headroom.
+    expect(ingress.sizing).toEqual({ sessionsPerNode: 12500, maxConnections: 18750, fileDescriptorLimit: 19774 });
     const data = onlyResource(recorded, "kubernetes:core/v1:ConfigMap", "ingress-bootstrap").inputs.data as Record<string, string>;
     const bootstrap = parse(data["envoy.yaml"]);
-    expect(bootstrap.static_resources.clusters[0].circuit_breakers.thresholds[0].max_connections).toBe(37500);
+    expect(bootstrap.static_resources.clusters[0].circuit_breakers.thresholds[0].max_connections).toBe(18750);
     expect(bootstrap.admin.address.socket_address.address).toBe("127.0.0.1");
     const proxy = bootstrap.static_resources.listeners[0].listener_filters[0].typed_config;
-    expect(proxy).toMatchObject({ use_original_src_ip: true, idle_timeout: "120s", hash_policies: [{ source_ip: true }] });
+    expect(proxy).toMatchObject({ use_original_src_ip: true, idle_timeout: "60s", hash_policies: [{ source_ip: true }] });
     expect(envoyMessageIssues("envoy.config.bootstrap.v3.Bootstrap", bootstrap)).toEqual([]);
   });
 
@@ -100,7 +100,7 @@ describe("EnvoyUdpIngress", () => {
     });
     expect(envoy.command).toEqual(["/bin/sh", "-c"]);
     expect(envoy.args).toEqual([
-      "ulimit -n 38524 && exec /docker-entrypoint.sh envoy -c /etc/envoy/envoy.yaml --concurrency 2 --log-level info",
+      "ulimit -n 19774 && exec /docker-entrypoint.sh envoy -c /etc/envoy/envoy.yaml --concurrency 2 --log-level info",
     ]);
   });
 
@@ -148,7 +148,7 @@ describe("EnvoyUdpIngress", () => {
     expect(daemonSet.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
     expect(daemonSet.spec.template.metadata.annotations).toEqual({ "iot-udp-ingress/config-hash": first.configHash });
     const same = new components.EnvoyUdpIngress("same", args());
-    const longerIdle = new components.EnvoyUdpIngress("longer-idle", args({ idleTimeoutSeconds: 180 }));
+    const longerIdle = new components.EnvoyUdpIngress("longer-idle", args({ idleTimeoutSeconds: 90 }));
     const otherPort = new components.EnvoyUdpIngress("other-port", args({ listenerPort: 5684 }));
     expect(same.configHash).toBe(first.configHash);
     expect(new Set([first.configHash, longerIdle.configHash, otherPort.configHash]).size).toBe(3);

@@ -1,22 +1,25 @@
-import { DEFAULT_BASE_FILE_DESCRIPTORS, DEFAULT_SESSION_HEADROOM, SessionSizingError, sizeEnvoySessions } from "../../infra/envoy";
+import { DEFAULT_BASE_FILE_DESCRIPTORS, DEFAULT_EPHEMERAL_PORTS, DEFAULT_SESSION_HEADROOM, SessionSizingError, sizeEnvoySessions } from "../../infra/envoy";
 
 describe("sizeEnvoySessions", () => {
   it("documents its defaults", () => {
     expect(DEFAULT_SESSION_HEADROOM).toBe(1.5);
     expect(DEFAULT_BASE_FILE_DESCRIPTORS).toBe(1024);
+    // Linux's default net.ipv4.ip_local_port_range, 32768-60999.
+    expect(DEFAULT_EPHEMERAL_PORTS).toBe(60999 - 32768 + 1);
   });
 
   it.each([
     // devices, idle, report, nodes, headroom, base -> sessions, max_connections, fd limit
-    { case: "every device active within idle_timeout", devices: 250_000, idle: 60, report: 60, nodes: 5, expected: [50_000, 75_000, 76_024] },
-    { case: "reports more often than idle_timeout: share capped at 1", devices: 250_000, idle: 60, report: 30, nodes: 5, expected: [50_000, 75_000, 76_024] },
+    { case: "every device active within idle_timeout (widened port range)", devices: 250_000, idle: 60, report: 60, nodes: 10, ports: 64_512, expected: [25_000, 37_500, 38_524] },
+    { case: "reports more often than idle_timeout: share capped at 1", devices: 250_000, idle: 60, report: 30, nodes: 10, ports: 64_512, expected: [25_000, 37_500, 38_524] },
     { case: "reports every 5 minutes: 1/5 of devices hold a session", devices: 250_000, idle: 60, report: 300, nodes: 5, expected: [10_000, 15_000, 16_024] },
     { case: "uneven split rounds up", devices: 1001, idle: 60, report: 60, nodes: 3, expected: [334, 501, 1525] },
     { case: "fractional share rounds up", devices: 7, idle: 60, report: 900, nodes: 1, expected: [1, 2, 1026] },
     { case: "headroom 2, no base", devices: 100_000, idle: 60, report: 120, nodes: 4, headroom: 2, base: 0, expected: [12_500, 25_000, 25_000] },
     { case: "headroom 1.1 is not inflated by float noise", devices: 1000, idle: 60, report: 60, nodes: 1, headroom: 1.1, expected: [1000, 1100, 2124] },
     { case: "odd sessions x 1.5 rounds up", devices: 3, idle: 60, report: 60, nodes: 1, expected: [3, 5, 1029] },
-  ])("$case", ({ devices, idle, report, nodes, headroom, base, expected }) => {
+    { case: "exactly the default ephemeral ports", devices: 18_822, idle: 60, report: 60, nodes: 1, expected: [18_822, 28_233, 29_257], ports: 28_233 },
+  ])("$case", ({ devices, idle, report, nodes, headroom, base, ports, expected }) => {
     const sizing = sizeEnvoySessions({
       devices,
       idleTimeoutSeconds: idle,
@@ -24,6 +27,7 @@ describe("sizeEnvoySessions", () => {
       ingressNodes: nodes,
       headroom,
       baseFileDescriptors: base,
+      ephemeralPorts: ports,
     });
     expect(sizing).toStrictEqual({ sessionsPerNode: expected[0], maxConnections: expected[1], fileDescriptorLimit: expected[2] });
   });
@@ -42,6 +46,10 @@ describe("sizeEnvoySessions", () => {
     [{ headroom: Number.NaN }, "headroom must be a finite number >= 1, got NaN"],
     [{ baseFileDescriptors: -1 }, "baseFileDescriptors must be a non-negative integer, got -1"],
     [{ devices: 2 ** 40, ingressNodes: 1, headroom: 8 }, "max_connections 8796093022208 exceeds the UInt32 limit 4294967295"],
+    [
+      { devices: 250_000, idleTimeoutSeconds: 120, reportIntervalSeconds: 300, ingressNodes: 4 },
+      "37500 sessions per node (with headroom) exceed the 28232 ephemeral ports a node has for Envoy's upstream sockets",
+    ],
   ])("rejects %j", (override, problem) => {
     const size = () => sizeEnvoySessions({ ...valid, ...override });
     expect(size).toThrow(SessionSizingError);

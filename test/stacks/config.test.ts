@@ -6,7 +6,7 @@ function validConfig(): Record<string, any> {
   return {
     environment: "preview",
     devices: { subnets: ["10.200.0.0/20"] },
-    cluster: { name: "iot-test", kubernetesVersion: "1.34.2", ingressPool: { nodeType: "PRO2-S", size: 2 } },
+    cluster: { name: "iot-test", kubernetesVersion: "1.34.2", ingressPool: { nodeType: "PRO2-S", size: 4 } },
     gateway: {
       adminCidrs: ["198.51.100.0/28"],
       uplink: {
@@ -19,7 +19,7 @@ function validConfig(): Record<string, any> {
         kubectl: { version: "v1.34.1", sha256: "7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3" },
       },
     },
-    decoder: { image: "rg.fr-par.scw.cloud/iot/decoder:1.8.0", replicas: 2 },
+    decoder: { image: "rg.fr-par.scw.cloud/iot/decoder:1.8.0", replicas: 4 },
   };
 }
 
@@ -151,7 +151,8 @@ describe("parseStackConfig", () => {
     ["Envoy outside 1.40", (c) => (c.ingress = { envoyImage: "envoyproxy/envoy:v1.39.1" }), "ingress.envoyImage: expected the official Envoy image"],
     ["Envoy on a floating tag", (c) => (c.ingress = { envoyImage: "envoyproxy/envoy:v1.40-latest" }), "ingress.envoyImage: expected the official Envoy image"],
     ["sidecar image unpinned", (c) => (c.ingress = { edsSidecarImage: "node:22-alpine" }), "ingress.edsSidecarImage: expected an image pinned"],
-    ["fewer decoders than ingress nodes", (c) => (c.decoder.replicas = 1), "decoder.replicas: 1 is below cluster.ingressPool.size (2)"],
+    ["more sessions per node than ephemeral ports", (c) => { c.devices.expectedCount = 250000; c.ingress = { idleTimeoutSeconds: 300 }; }, "cluster.ingressPool.size: 93750 sessions per node (with headroom) exceed the 28232 ephemeral ports"],
+    ["fewer decoders than ingress nodes", (c) => (c.decoder.replicas = 3), "decoder.replicas: 3 is below cluster.ingressPool.size (4)"],
     ["decoder env var with a bad name", (c) => (c.decoder.env = { "LOG-LEVEL": "x" }), "decoder.env.LOG-LEVEL: expected an environment variable name"],
     ["resources with a bad quantity", (c) => (c.decoder.resources = { requests: { cpu: "lots", memory: "1Gi" }, limits: { memory: "1Gi" } }), "decoder.resources.requests.cpu: expected a Kubernetes quantity"],
     ["autoscaling pool without bounds", (c) => (c.cluster.generalPools = [{ name: "backend", nodeType: "PRO2-M", size: 2, autoscaling: true }]), "cluster.generalPools[0]: autoscaling needs minSize and maxSize"],

@@ -1,6 +1,6 @@
 import { describeStackProgram } from "./program-shared";
 
-// 250,000 devices x min(1, 120 s / 300 s) / 4 nodes = 25,000 sessions per node, x 1.5 headroom.
+// 250,000 devices x min(1, 60 s / 300 s) / 4 nodes = 12,500 sessions per node, x 1.5 headroom.
 describeStackProgram("prod", {
   clusterType: "multicloud-dedicated-4",
   ingressNodes: 4,
@@ -8,5 +8,5 @@ describeStackProgram("prod", {
   protect: true,
   decoderReplicas: 8,
   deviceSubnets: ["10.128.0.0/14", "10.160.0.0/16"],
-  maxConnections: 37500,
+  maxConnections: 18750,
 });
