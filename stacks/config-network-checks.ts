@@ -1,5 +1,6 @@
 import { SessionSizingError, sizeEnvoySessions } from "../infra/envoy";
 import { cidrContainsAddress, cidrsOverlap, KILO_SUBNET, parseIpv4Cidr } from "../infra/network";
+import { isScalewayRegistryImage } from "../components/registry-host";
 import type { ParsedStackConfig } from "./config-schema";
 
 /** One problem found in a config, with the config key path it belongs to. */
@@ -14,37 +15,69 @@ interface NamedRange {
   readonly what: string;
 }
 
+type Section = keyof ParsedStackConfig;
+
+/** A rule over several keys, and the top-level sections it reads. */
+interface CrossCheck {
+  readonly needs: readonly Section[];
+  readonly run: (config: ParsedStackConfig) => ConfigProblem[];
+}
+
 /**
  * Checks that need more than one key: address plans that would break routing, and sizes that depend on each
  * other. A device subnet that overlaps a cluster range would make Kilo route device replies into the cluster (or
  * the other way round), and WireGuard would silently drop packets; these are the mistakes that are costly to find
- * after deployment.
+ * after deployment. A problem between two keys is reported at one and names the other.
  */
-export function crossCheckStackConfig(config: ParsedStackConfig): ConfigProblem[] {
-  return [...addressPlanProblems(config), ...sizingProblems(config), ...securityProblems(config)];
+const CROSS_CHECKS: readonly CrossCheck[] = [
+  { needs: ["cluster"], run: clusterRangeProblems },
+  { needs: ["devices", "cluster"], run: deviceSubnetProblems },
+  { needs: ["devices", "cluster", "gateway", "ingress"], run: gatewayAddressProblems },
+  { needs: ["cluster", "decoder"], run: decoderPlacementProblems },
+  { needs: ["cluster"], run: clusterPoolProblems },
+  { needs: ["cluster"], run: untaintedPoolProblems },
+  { needs: ["decoder"], run: imagePullProblems },
+  { needs: ["devices", "cluster", "ingress"], run: envoySessionProblems },
+  { needs: ["ingress", "decoder"], run: namespaceProblems },
+  { needs: ["gateway"], run: gatewayAccessProblems },
+  { needs: ["devices", "gateway"], run: concentratorRoutingProblems },
+];
+
+/**
+ * Runs every cross-key check whose sections are present. A config that failed its schema passes only the sections
+ * that are valid on their own, so the checks that can still run do.
+ */
+export function crossCheckStackConfig(config: Partial<ParsedStackConfig>): ConfigProblem[] {
+  return CROSS_CHECKS.flatMap((check) =>
+    check.needs.every((section) => config[section] !== undefined) ? check.run(config as ParsedStackConfig) : [],
+  );
 }
 
 function clusterRanges(config: ParsedStackConfig): NamedRange[] {
   return [
-    { path: "cluster.podCidr", cidr: config.cluster.podCidr, what: "the pod CIDR" },
-    { path: "cluster.serviceCidr", cidr: config.cluster.serviceCidr, what: "the service CIDR" },
-    { path: "(Kilo)", cidr: KILO_SUBNET, what: `the Kilo subnet ${KILO_SUBNET}` },
+    { path: "cluster.podCidr", cidr: config.cluster.podCidr, what: "cluster.podCidr" },
+    { path: "cluster.serviceCidr", cidr: config.cluster.serviceCidr, what: "cluster.serviceCidr" },
+    { path: "(Kilo)", cidr: KILO_SUBNET, what: "the Kilo subnet" },
   ];
 }
 
-function addressPlanProblems(config: ParsedStackConfig): ConfigProblem[] {
+function clusterRangeProblems(config: ParsedStackConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const ranges = clusterRanges(config);
-  const [pod, service] = ranges;
+  const [pod, service] = clusterRanges(config);
   if (cidrsOverlap(pod.cidr, service.cidr)) {
-    problems.push({ path: service.path, message: `${service.cidr} overlaps the pod CIDR ${pod.cidr}` });
+    problems.push({ path: service.path, message: `${service.cidr} overlaps cluster.podCidr (${pod.cidr})` });
   }
   for (const range of [pod, service]) {
     if (cidrsOverlap(range.cidr, KILO_SUBNET)) {
       problems.push({ path: range.path, message: `${range.cidr} overlaps the Kilo subnet ${KILO_SUBNET}` });
     }
   }
+  return problems;
+}
 
+function deviceSubnetProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ranges = clusterRanges(config);
   const subnets = config.devices.subnets;
   subnets.forEach((subnet, index) => {
     const path = `devices.subnets[${index}]`;
@@ -59,23 +92,28 @@ function addressPlanProblems(config: ParsedStackConfig): ConfigProblem[] {
       }
     }
   });
+  return problems;
+}
 
+function gatewayAddressProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ranges = clusterRanges(config);
   const gatewayAddresses = [
-    { path: "gateway.tunnelAddress", address: config.gateway.tunnelAddress, what: "the gateway tunnel address" },
-    { path: "gateway.uplink.address", address: config.gateway.uplink.address, what: "the gateway uplink address" },
+    { path: "gateway.tunnelAddress", address: config.gateway.tunnelAddress },
+    { path: "gateway.uplink.address", address: config.gateway.uplink.address },
   ];
   if (config.ingress.address !== undefined) {
-    gatewayAddresses.push({ path: "ingress.address", address: config.ingress.address, what: "the ingress address" });
+    gatewayAddresses.push({ path: "ingress.address", address: config.ingress.address });
   }
-  for (const { path, address, what } of gatewayAddresses) {
+  for (const { path, address } of gatewayAddresses) {
     for (const range of ranges) {
       if (cidrContainsAddress(range.cidr, address)) {
         problems.push({ path, message: `${address} is inside ${range.what} (${range.cidr})` });
       }
     }
-    subnets.forEach((subnet, index) => {
+    config.devices.subnets.forEach((subnet, index) => {
       if (cidrContainsAddress(subnet, address)) {
-        problems.push({ path: `devices.subnets[${index}]`, message: `${subnet} contains ${what} ${address}` });
+        problems.push({ path: `devices.subnets[${index}]`, message: `${subnet} contains ${path} (${address})` });
       }
     });
   }
@@ -85,20 +123,44 @@ function addressPlanProblems(config: ParsedStackConfig): ConfigProblem[] {
       message: "must differ from gateway.tunnelAddress: the two WireGuard interfaces need their own addresses",
     });
   }
+  if (config.ingress.address !== undefined && config.ingress.address === config.gateway.tunnelAddress) {
+    problems.push({
+      path: "ingress.address",
+      message: "must differ from gateway.tunnelAddress: devices send to the uplink side, not into the Kilo mesh",
+    });
+  }
   return problems;
 }
 
-function sizingProblems(config: ParsedStackConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+/**
+ * Each component creates its own namespace, so one namespace for both would be two owners of one object (the
+ * second create fails on a real cluster); the gateway's Roles in the two namespaces would collide the same way.
+ */
+function namespaceProblems(config: ParsedStackConfig): ConfigProblem[] {
+  if (config.ingress.namespace !== config.decoder.namespace) return [];
+  return [
+    {
+      path: "decoder.namespace",
+      message: `must differ from ingress.namespace ("${config.ingress.namespace}"): Envoy and the decoders each own their namespace`,
+    },
+  ];
+}
+
+function decoderPlacementProblems(config: ParsedStackConfig): ConfigProblem[] {
   const ingressNodes = config.cluster.ingressPool.size;
-  if (config.decoder.replicas < ingressNodes) {
-    problems.push({
+  if (config.decoder.replicas >= ingressNodes) return [];
+  return [
+    {
       path: "decoder.replicas",
       message:
         `${config.decoder.replicas} is below cluster.ingressPool.size (${ingressNodes}): ` +
         "every ingress node needs a local decoder, or the gateway cannot steer devices to it",
-    });
-  }
+    },
+  ];
+}
+
+function clusterPoolProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   const { autoUpgrade, kubernetesVersion } = config.cluster;
   if (autoUpgrade.enabled && !/^\d+\.\d+$/.test(kubernetesVersion)) {
     problems.push({
@@ -124,15 +186,14 @@ function sizingProblems(config: ParsedStackConfig): ConfigProblem[] {
       problems.push({ path: "cluster", message: `pool name "${name}" is used twice` });
     }
   });
-  if (config.ingress.idleTimeoutSeconds > 24 * 3600) {
-    problems.push({ path: "ingress.idleTimeoutSeconds", message: "expected at most one day" });
-  }
-  problems.push(...envoySessionProblems(config));
   return problems;
 }
 
 /** Whether one ingress node can hold its share of the fleet's Envoy sessions. */
 function envoySessionProblems(config: ParsedStackConfig): ConfigProblem[] {
+  if (config.ingress.idleTimeoutSeconds > 24 * 3600) {
+    return [{ path: "ingress.idleTimeoutSeconds", message: "expected at most one day" }];
+  }
   try {
     sizeEnvoySessions({
       devices: config.devices.expectedCount,
@@ -150,7 +211,7 @@ function envoySessionProblems(config: ParsedStackConfig): ConfigProblem[] {
 /** The smallest admin network we accept for SSH; anything wider is the internet in practice. */
 const WIDEST_ADMIN_PREFIX = 8;
 
-function securityProblems(config: ParsedStackConfig): ConfigProblem[] {
+function gatewayAccessProblems(config: ParsedStackConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   config.gateway.adminCidrs.forEach((cidr, index) => {
     if (parseIpv4Cidr(cidr).prefixLength < WIDEST_ADMIN_PREFIX) {
@@ -170,7 +231,6 @@ function securityProblems(config: ParsedStackConfig): ConfigProblem[] {
       }
     });
   });
-  problems.push(...concentratorRoutingProblems(config));
   const names = config.gateway.uplink.concentrators.map((concentrator) => concentrator.name);
   names.forEach((name, index) => {
     if (names.indexOf(name) !== index) {
@@ -209,4 +269,38 @@ function concentratorRoutingProblems(config: ParsedStackConfig): ConfigProblem[]
     });
   }
   return problems;
+}
+
+/**
+ * The ingress pool is tainted for Envoy and the decoders, and external pools have no nodes until machines join, so
+ * cluster add-ons (CoreDNS, metrics, Kilo's own) need a general pool that always has a node, or they stay Pending.
+ */
+function untaintedPoolProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const alwaysHasNodes = config.cluster.generalPools.some(
+    (pool) => pool.size >= 1 && (!pool.autoscaling || (pool.minSize ?? 0) >= 1),
+  );
+  if (alwaysHasNodes) return [];
+  return [
+    {
+      path: "cluster.generalPools",
+      message:
+        "expected at least one general pool with size >= 1 (and minSize >= 1 if it autoscales): the ingress pool " +
+        "carries a NoSchedule taint and external pools start empty, so CoreDNS and other cluster add-ons would " +
+        "have no node to run on",
+    },
+  ];
+}
+
+/** `decoder.imagePullCredentials: scaleway` only makes sense for an image in a Scaleway registry. */
+function imagePullProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const { image, imagePullCredentials } = config.decoder;
+  if (imagePullCredentials === "scaleway" && !isScalewayRegistryImage(image)) {
+    return [
+      {
+        path: "decoder.imagePullCredentials",
+        message: `is scaleway, but decoder.image (${image}) is not in a Scaleway registry (rg.<region>.scw.cloud)`,
+      },
+    ];
+  }
+  return [];
 }

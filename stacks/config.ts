@@ -32,7 +32,12 @@ export class ConfigError extends Error {
 export function parseStackConfig(raw: unknown): EnvironmentConfig {
   const result = stackConfigSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
-    throw new ConfigError(result.error.issues.flatMap(problemsOfIssue));
+    // One message lists every problem: the cross-key checks still run over the sections that are valid on their
+    // own, so a bad image does not hide an overlapping subnet.
+    throw new ConfigError([
+      ...result.error.issues.flatMap(problemsOfIssue),
+      ...crossCheckStackConfig(validSections(raw)),
+    ]);
   }
   const problems = crossCheckStackConfig(result.data);
   if (problems.length > 0) {
@@ -44,6 +49,17 @@ export function parseStackConfig(raw: unknown): EnvironmentConfig {
     cluster: { ...config.cluster, protect: config.cluster.protect ?? config.environment === "prod" },
     ingress: { ...config.ingress, address: config.ingress.address ?? config.gateway.uplink.address },
   };
+}
+
+/** The top-level sections of `raw` that pass their own schema, with their defaults applied. */
+function validSections(raw: unknown): Partial<ParsedStackConfig> {
+  const sections: Partial<Record<keyof ParsedStackConfig, unknown>> = {};
+  const object = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
+  for (const [key, schema] of Object.entries(stackConfigSchema.shape)) {
+    const parsed = schema.safeParse(object[key]);
+    if (parsed.success) sections[key as keyof ParsedStackConfig] = parsed.data;
+  }
+  return sections as Partial<ParsedStackConfig>;
 }
 
 /**

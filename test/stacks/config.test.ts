@@ -122,16 +122,16 @@ describe("parseStackConfig", () => {
     ["ingress pool of zero nodes", (c) => (c.cluster.ingressPool.size = 0), "cluster.ingressPool.size: expected a number above 0"],
     ["ingress pool size as text", (c) => (c.cluster.ingressPool.size = "2"), "cluster.ingressPool.size: expected number"],
     ["pod CIDR that is not a CIDR", (c) => (c.cluster.podCidr = "100.64.0.0"), "cluster.podCidr: \"100.64.0.0\" is not an IPv4 CIDR"],
-    ["service CIDR inside the pod CIDR", (c) => (c.cluster.serviceCidr = "100.65.0.0/20"), "cluster.serviceCidr: 100.65.0.0/20 overlaps the pod CIDR"],
+    ["service CIDR inside the pod CIDR", (c) => (c.cluster.serviceCidr = "100.65.0.0/20"), "cluster.serviceCidr: 100.65.0.0/20 overlaps cluster.podCidr (100.64.0.0/15)"],
     ["pod CIDR over the Kilo subnet", (c) => (c.cluster.podCidr = "10.0.0.0/8"), "cluster.podCidr: 10.0.0.0/8 overlaps the Kilo subnet"],
     ["no device subnet", (c) => (c.devices.subnets = []), "devices.subnets: expected at least one device subnet"],
     ["device subnet with host bits", (c) => (c.devices.subnets = ["10.200.1.0/20"]), "devices.subnets[0]: \"10.200.1.0/20\" has host bits set"],
     ["device subnets overlapping each other", (c) => (c.devices.subnets = ["10.200.0.0/20", "10.200.8.0/24"]), "devices.subnets[1]: 10.200.8.0/24 overlaps devices.subnets[0]"],
-    ["device subnet over the pod CIDR", (c) => (c.devices.subnets = ["100.64.0.0/16"]), "devices.subnets[0]: 100.64.0.0/16 overlaps the pod CIDR"],
-    ["device subnet over the service CIDR", (c) => (c.devices.subnets = ["10.32.0.0/24"]), "devices.subnets[0]: 10.32.0.0/24 overlaps the service CIDR"],
-    ["device subnet over the Kilo subnet", (c) => (c.devices.subnets = ["10.4.128.0/17"]), "devices.subnets[0]: 10.4.128.0/17 overlaps the Kilo subnet"],
-    ["device subnet containing the tunnel address", (c) => (c.devices.subnets = ["10.5.0.0/24"]), "devices.subnets[0]: 10.5.0.0/24 contains the gateway tunnel address 10.5.0.1"],
-    ["tunnel address in the Kilo subnet", (c) => (c.gateway.tunnelAddress = "10.4.0.200"), "gateway.tunnelAddress: 10.4.0.200 is inside the Kilo subnet"],
+    ["device subnet over the pod CIDR", (c) => (c.devices.subnets = ["100.64.0.0/16"]), "devices.subnets[0]: 100.64.0.0/16 overlaps cluster.podCidr (100.64.0.0/15)"],
+    ["device subnet over the service CIDR", (c) => (c.devices.subnets = ["10.32.0.0/24"]), "devices.subnets[0]: 10.32.0.0/24 overlaps cluster.serviceCidr (10.32.0.0/20)"],
+    ["device subnet over the Kilo subnet", (c) => (c.devices.subnets = ["10.4.128.0/17"]), "devices.subnets[0]: 10.4.128.0/17 overlaps the Kilo subnet (10.4.0.0/16)"],
+    ["device subnet containing the tunnel address", (c) => (c.devices.subnets = ["10.5.0.0/24"]), "devices.subnets[0]: 10.5.0.0/24 contains gateway.tunnelAddress (10.5.0.1)"],
+    ["tunnel address in the Kilo subnet", (c) => (c.gateway.tunnelAddress = "10.4.0.200"), "gateway.tunnelAddress: 10.4.0.200 is inside the Kilo subnet (10.4.0.0/16)"],
     ["tunnel address that is not an address", (c) => (c.gateway.tunnelAddress = "10.5.0.300"), "gateway.tunnelAddress: expected an IPv4 address"],
     ["same tunnel and uplink address", (c) => (c.gateway.uplink.address = "10.5.0.1"), "gateway.uplink.address: must differ from gateway.tunnelAddress"],
     ["ingress port 0", (c) => (c.ingress = { port: 0 }), "ingress.port: expected a port in 1-65535"],
@@ -157,6 +157,9 @@ describe("parseStackConfig", () => {
     ["resources with a bad quantity", (c) => (c.decoder.resources = { requests: { cpu: "lots", memory: "1Gi" }, limits: { memory: "1Gi" } }), "decoder.resources.requests.cpu: expected a Kubernetes quantity"],
     ["autoscaling pool without bounds", (c) => (c.cluster.generalPools = [{ name: "backend", nodeType: "PRO2-M", size: 2, autoscaling: true }]), "cluster.generalPools[0]: autoscaling needs minSize and maxSize"],
     ["pool named like the ingress pool", (c) => (c.cluster.externalPools = [{ name: "ingress" }]), "cluster: pool name \"ingress\" is used twice"],
+    ["device subnet containing the ingress address", (c) => (c.ingress = { address: "10.200.0.9" }), "devices.subnets[0]: 10.200.0.0/20 contains ingress.address (10.200.0.9)"],
+    ["ingress address equal to the tunnel address", (c) => (c.ingress = { address: "10.5.0.1" }), "ingress.address: must differ from gateway.tunnelAddress"],
+    ["Envoy and decoders in one namespace", (c) => { c.ingress = { namespace: "iot" }; c.decoder.namespace = "iot"; }, 'decoder.namespace: must differ from ingress.namespace ("iot")'],
     ["maintenance hour 24", (c) => (c.cluster.autoUpgrade = { maintenanceWindowStartHour: 24 }), "cluster.autoUpgrade.maintenanceWindowStartHour: expected an hour in 0-23"],
   ];
 
@@ -184,17 +187,40 @@ describe("parseStackConfig", () => {
       'Invalid stack configuration (keys under "iot-udp-ingress:" in Pulumi.<stack>.yaml):',
       "  - environment: expected one of prod, preview",
       "  - decoder.replicas: expected a number above 0",
+      "  - devices.subnets[0]: 10.4.0.0/24 overlaps the Kilo subnet (10.4.0.0/16)",
     ]);
   });
 
-  it("reports cross-key problems only once the shapes are right", () => {
+  it("does not let a schema error hide a cross-key problem of valid sections", () => {
+    const problems = problemsOf((c) => {
+      c.decoder.image = "rg.fr-par.scw.cloud/iot/decoder:latest";
+      c.devices.subnets = ["100.64.0.0/16"];
+    });
+    expect(problems).toEqual([
+      "decoder.image: expected an image pinned to an exact version tag (like repo/name:1.4.2) or a digest (@sha256:...)",
+      "devices.subnets[0]: 100.64.0.0/16 overlaps cluster.podCidr (100.64.0.0/15)",
+    ]);
+  });
+
+  it("skips a cross-key check whose sections are themselves invalid", () => {
+    // decoder.replicas is checked against the ingress pool only when both sections are valid.
+    const problems = problemsOf((c) => {
+      c.decoder.image = "decoder:latest";
+      c.decoder.replicas = 1;
+    });
+    expect(problems).toEqual([
+      "decoder.image: expected an image pinned to an exact version tag (like repo/name:1.4.2) or a digest (@sha256:...)",
+    ]);
+  });
+
+  it("reports cross-key problems of a config whose shapes are right", () => {
     const problems = problemsOf((c) => {
       c.devices.subnets = ["10.4.0.0/24", "10.4.0.0/25"];
     });
     expect(problems).toEqual([
-      "devices.subnets[0]: 10.4.0.0/24 overlaps the Kilo subnet 10.4.0.0/16 (10.4.0.0/16)",
+      "devices.subnets[0]: 10.4.0.0/24 overlaps the Kilo subnet (10.4.0.0/16)",
       "devices.subnets[1]: 10.4.0.0/25 overlaps devices.subnets[0] (10.4.0.0/24)",
-      "devices.subnets[1]: 10.4.0.0/25 overlaps the Kilo subnet 10.4.0.0/16 (10.4.0.0/16)",
+      "devices.subnets[1]: 10.4.0.0/25 overlaps the Kilo subnet (10.4.0.0/16)",
     ]);
   });
 });
