@@ -29,6 +29,12 @@ export interface EnvoyUdpIngressArgs {
   edsSidecarImage: string;
   /** UDP port the devices send to; Envoy listens on it on every ingress node. */
   listenerPort: number;
+  /**
+   * Device subnets (IPv4 CIDRs without host bits), required. Envoy listens on every address of the node (host
+   * network), so only datagrams from these sources are proxied; any other source is dropped and counted in
+   * `udp.iot_udp.downstream_sess_no_route` without opening a session.
+   */
+  deviceSubnets: readonly string[];
   /** The ingress pool the DaemonSet runs on. */
   placement: IngressPlacement;
   /** The headless decoder Service whose node-local endpoints are Envoy's upstreams. */
@@ -86,6 +92,7 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
     this.sizing = sizeEnvoySessions({ ...args.sessions, idleTimeoutSeconds });
     const bootstrapOptions = {
       listenerPort: args.listenerPort,
+      sourceCidrs: args.deviceSubnets,
       maxConnections: this.sizing.maxConnections,
       adminPort,
       idleTimeoutSeconds,
@@ -203,10 +210,17 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
                   image: args.envoyImage,
                   // Raise the soft fd limit to the session budget first: Envoy needs one socket per session,
                   // and the command fails loudly if the node's hard limit is too low.
+                  // --disable-hot-restart: hot restart binds abstract Unix sockets named
+                  // "@envoy_domain_socket_{parent,child}_<base id + epoch % 3>" (default --socket-path in
+                  // source/server/options_impl.cc, naming in source/server/hot_restarting_base.cc). Abstract sockets
+                  // belong to the network namespace, and with hostNetwork that is the node's: a second Envoy on the
+                  // node (an overlapping rollout, a stuck old pod) fails with EADDRINUSE. Kubernetes replaces pods
+                  // instead of hot-restarting them, so nothing is lost (source/exe/stripped_main_base.cc then uses
+                  // HotRestartNopImpl and binds nothing).
                   command: ["/bin/sh", "-c"],
                   args: [
                     `ulimit -n ${this.sizing.fileDescriptorLimit} && exec /docker-entrypoint.sh envoy ` +
-                      `-c ${BOOTSTRAP_DIR}/${BOOTSTRAP_FILE} --concurrency ${concurrency} --log-level info`,
+                      `-c ${BOOTSTRAP_DIR}/${BOOTSTRAP_FILE} --concurrency ${concurrency} --disable-hot-restart --log-level info`,
                   ],
                   // The image's entrypoint drops to uid 101 unless ENVOY_UID=0; IP_TRANSPARENT needs CAP_NET_ADMIN.
                   env: [{ name: "ENVOY_UID", value: "0" }],

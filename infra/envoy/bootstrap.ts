@@ -1,8 +1,12 @@
 import { posix } from "node:path";
+import { parseIpv4Cidr } from "../network/cidr";
 import {
   Bootstrap,
   Cluster,
+  IP_MATCHER_TYPE,
   Listener,
+  SOURCE_IP_INPUT_TYPE,
+  SourceIpRouteMatcher,
   UDP_PROXY_CONFIG_TYPE,
   UDP_PROXY_ROUTE_TYPE,
   UdpProxyConfig,
@@ -25,6 +29,11 @@ export const ENVOY_BOOTSTRAP_DEFAULTS = {
 export interface EnvoyBootstrapOptions {
   /** UDP port the devices send to (the gateway DNATs to it on the node's Kilo IP). */
   listenerPort: number;
+  /**
+   * IPv4 CIDRs (no host bits) whose datagrams are proxied: the device subnets. Required, at least one. Envoy
+   * listens on every host address, so any other source is dropped before it can open a session.
+   */
+  sourceCidrs: readonly string[];
   /** Cluster circuit breaker max_connections = concurrent session cap (see sizeEnvoySessions). */
   maxConnections: number;
   /** Admin port on 127.0.0.1. Default 9901. */
@@ -82,6 +91,7 @@ function optionProblems(o: ResolvedOptions): string[] {
     nameProblem("clusterName", o.clusterName),
     nameProblem("nodeId", o.nodeId),
   ];
+  problems.push(...sourceCidrProblems(o.sourceCidrs));
   const dir = o.edsDirectory;
   if (!posix.isAbsolute(dir) || posix.normalize(dir) !== dir || dir.endsWith("/")) {
     problems.push(`edsDirectory must be a normalised absolute path without trailing slash, got "${dir}"`);
@@ -90,6 +100,20 @@ function optionProblems(o: ResolvedOptions): string[] {
     problems.push(`edsFileName must be a plain file name ending in .json, got "${o.edsFileName}"`);
   }
   return problems.filter((p): p is string => p !== undefined);
+}
+
+function sourceCidrProblems(cidrs: readonly string[]): string[] {
+  if (!Array.isArray(cidrs) || cidrs.length === 0) return ["sourceCidrs must list at least one device subnet"];
+  const problems: string[] = [];
+  cidrs.forEach((cidr, index) => {
+    try {
+      parseIpv4Cidr(cidr);
+    } catch (error) {
+      problems.push(`sourceCidrs[${index}]: ${(error as Error).message}`);
+    }
+    if (cidrs.indexOf(cidr) !== index) problems.push(`sourceCidrs[${index}]: ${cidr} is listed twice`);
+  });
+  return problems;
 }
 
 export function resolveEnvoyBootstrapOptions(options: EnvoyBootstrapOptions): ResolvedOptions {
@@ -111,16 +135,51 @@ export function edsFilePath(options: Pick<EnvoyBootstrapOptions, "edsDirectory" 
   );
 }
 
+/**
+ * Routes a datagram to the decoder cluster only when its source IP is inside one of the device subnets.
+ *
+ * How Envoy evaluates this (read in envoyproxy/envoy):
+ * - source/extensions/filters/udp/udp_proxy/router/router_impl.cc: the udp_proxy builds the match tree over
+ *   Network::UdpMatchingData and accepts every UDP data input; `route()` returns an empty cluster name when
+ *   nothing matches (there is deliberately no on_no_match here).
+ * - source/extensions/filters/udp/udp_proxy/udp_proxy_filter.cc, `UdpProxyFilter::onData`: a datagram whose route
+ *   names no known cluster increments `udp.<stat_prefix>.downstream_sess_no_route` and is dropped, before any
+ *   session (upstream socket, circuit-breaker slot) exists, so spoofed or stray sources cannot use up the budget.
+ * - source/extensions/matching/network/common/inputs.cc registers SourceIPInput for UdpMatchingData as
+ *   `envoy.matching.inputs.source_ip` (the peer address as a string).
+ * - source/extensions/common/matcher/ip_range_matcher.cc (trie_matcher.cc in older trees) registers the
+ *   xds.type.matcher.v3.IPMatcher custom matcher for UdpMatchingData; source/common/config/utility.h finds an
+ *   extension by its typed_config type URL first, so the factory is found whichever name a release gives it.
+ */
+function sourceIpMatcher(o: ResolvedOptions): SourceIpRouteMatcher {
+  return {
+    matcher_tree: {
+      input: { name: "envoy.matching.inputs.source_ip", typed_config: { "@type": SOURCE_IP_INPUT_TYPE } },
+      custom_match: {
+        name: "envoy.matching.custom_matchers.ip_range_matcher",
+        typed_config: {
+          "@type": IP_MATCHER_TYPE,
+          range_matchers: [
+            {
+              ranges: o.sourceCidrs.map((cidr) => {
+                const { address, prefixLength } = parseIpv4Cidr(cidr);
+                return { address_prefix: address, prefix_len: prefixLength };
+              }),
+              on_match: { action: { name: "route", typed_config: { "@type": UDP_PROXY_ROUTE_TYPE, cluster: o.clusterName } } },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
 function udpProxyConfig(o: ResolvedOptions): UdpProxyConfig {
   return {
     "@type": UDP_PROXY_CONFIG_TYPE,
     stat_prefix: o.statPrefix,
-    // `cluster` is deprecated; a matcher with only on_no_match routes every datagram to one cluster.
-    matcher: {
-      on_no_match: {
-        action: { name: "route", typed_config: { "@type": UDP_PROXY_ROUTE_TYPE, cluster: o.clusterName } },
-      },
-    },
+    // `cluster` is deprecated; only device sources get a route, every other datagram is counted and dropped.
+    matcher: sourceIpMatcher(o),
     idle_timeout: `${o.idleTimeoutSeconds}s`,
     // Decoders must see the device address; needs CAP_NET_ADMIN (IP_TRANSPARENT) in the Envoy container.
     use_original_src_ip: true,
@@ -134,7 +193,12 @@ function listener(o: ResolvedOptions): Listener {
   return {
     name: o.listenerName,
     address: { socket_address: { protocol: "UDP", address: "0.0.0.0", port_value: o.listenerPort } },
-    udp_listener_config: { downstream_socket_config: { max_rx_datagram_size: o.maxRxDatagramSize } },
+    udp_listener_config: {
+      // prefer_gro stated explicitly (envoy#42561: coalesced datagrams with host networking). Envoy 1.40 documents
+      // false as the listener default (api/envoy/config/listener/v3/udp_listener_config.proto); writing it down
+      // keeps a future default change from turning GRO on under a host-network listener.
+      downstream_socket_config: { max_rx_datagram_size: o.maxRxDatagramSize, prefer_gro: false },
+    },
     listener_filters: [{ name: "envoy.filters.udp_listener.udp_proxy", typed_config: udpProxyConfig(o) }],
   };
 }

@@ -33,8 +33,14 @@ export interface UdpSocketConfig {
   max_rx_datagram_size: number;
 }
 
+/** The listener's UdpSocketConfig: GRO is always stated, never left to a context-dependent default. */
+export interface DownstreamUdpSocketConfig extends UdpSocketConfig {
+  /** BoolValue; whether Envoy asks the kernel for UDP GRO (coalesced datagrams) on the listener socket. */
+  prefer_gro: boolean;
+}
+
 export interface UdpListenerConfig {
-  downstream_socket_config: UdpSocketConfig;
+  downstream_socket_config: DownstreamUdpSocketConfig;
 }
 
 export const UDP_PROXY_CONFIG_TYPE = "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig";
@@ -52,9 +58,30 @@ export interface RouteAction {
   typed_config: UdpProxyRoute;
 }
 
-/** xds.type.matcher.v3.Matcher reduced to the "no match list, always this action" form. */
-export interface RouteMatcher {
-  on_no_match: { action: RouteAction };
+export const SOURCE_IP_INPUT_TYPE = "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIPInput";
+export const IP_MATCHER_TYPE = "type.googleapis.com/xds.type.matcher.v3.IPMatcher";
+
+/** xds.core.v3.CidrRange; prefix_len is a UInt32Value (0..32 for IPv4, 0..128 for IPv6). */
+export interface CidrRange {
+  address_prefix: string;
+  prefix_len: number;
+}
+
+/** xds.type.matcher.v3.IPMatcher.IPRangeMatcher: any of `ranges` selects `on_match`. */
+export interface IpRangeMatcher {
+  ranges: CidrRange[];
+  on_match: { action: RouteAction };
+}
+
+/**
+ * xds.type.matcher.v3.Matcher in the "match tree on the datagram's source IP" form: an IPMatcher custom match over
+ * envoy.matching.inputs.source_ip. It has no on_no_match on purpose: a source outside every range has no route.
+ */
+export interface SourceIpRouteMatcher {
+  matcher_tree: {
+    input: { name: string; typed_config: { "@type": typeof SOURCE_IP_INPUT_TYPE } };
+    custom_match: { name: string; typed_config: { "@type": typeof IP_MATCHER_TYPE; range_matchers: IpRangeMatcher[] } };
+  };
 }
 
 export interface UdpProxyHashPolicy {
@@ -65,7 +92,7 @@ export interface UdpProxyHashPolicy {
 export interface UdpProxyConfig {
   "@type": typeof UDP_PROXY_CONFIG_TYPE;
   stat_prefix: string;
-  matcher: RouteMatcher;
+  matcher: SourceIpRouteMatcher;
   idle_timeout: DurationString;
   use_original_src_ip: boolean;
   hash_policies: [UdpProxyHashPolicy];

@@ -1,3 +1,4 @@
+import * as pulumi from "@pulumi/pulumi";
 import { validateAgainstKubernetesSchema } from "../support/kubernetes-schema";
 import { onlyResource, recordResources, settle, valueOf, type RecordedResource } from "../support/pulumi-mocks";
 
@@ -17,7 +18,7 @@ beforeAll(async () => {
 });
 beforeEach(() => recorded.splice(0));
 
-function createDecoder(downlinkPorts: number[] = [5683]) {
+function createDecoder(downlinkPorts: number[] = [5683], egress?: import("../../components").DecoderEgressRule[]) {
   const service = new components.DecoderService("dec", { namespace: "iot-decoder", createNamespace: true, port: 5683 });
   const deployment = new components.DecoderDeployment("dec", {
     namespace: service.namespace,
@@ -29,6 +30,7 @@ function createDecoder(downlinkPorts: number[] = [5683]) {
     placement,
     deviceSubnets: ["10.128.0.0/14", "10.160.0.0/16"],
     downlinkPorts,
+    egress,
   });
   return { service, deployment };
 }
@@ -56,8 +58,17 @@ describe("DecoderDeployment", () => {
     const podSpec = (onlyResource(recorded, "kubernetes:apps/v1:Deployment").inputs as any).spec.template.spec;
     expect(podSpec.nodeSelector).toEqual({ "iot-udp-ingress/role": "ingress" });
     expect(podSpec.tolerations).toEqual([{ key: "iot-udp-ingress/role", operator: "Equal", value: "ingress", effect: "NoSchedule" }]);
+    // nodeTaintsPolicy Honor: a cordoned (node.kubernetes.io/unschedulable) node no longer counts for the skew,
+    // so a drain can place the evicted decoder; matchLabelKeys spreads each ReplicaSet on its own.
     expect(podSpec.topologySpreadConstraints).toEqual([
-      { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: SELECTOR } },
+      {
+        maxSkew: 1,
+        topologyKey: "kubernetes.io/hostname",
+        whenUnsatisfiable: "DoNotSchedule",
+        labelSelector: { matchLabels: SELECTOR },
+        nodeTaintsPolicy: "Honor",
+        matchLabelKeys: ["pod-template-hash"],
+      },
     ]);
   });
 
@@ -117,6 +128,80 @@ describe("DecoderDeployment", () => {
         },
       ],
     });
+  });
+
+  it("adds each configured egress rule after downlinks and DNS, exactly as given", async () => {
+    createDecoder(
+      [5683],
+      [
+        {
+          to: [{ cidr: "172.16.16.0/22" }, { cidr: "10.0.0.0/8", except: ["10.128.0.0/9"] }],
+          ports: [
+            { protocol: "TCP", port: 443 },
+            { protocol: "TCP", port: 5432 },
+          ],
+        },
+        {
+          to: [
+            { namespaceSelector: { "kubernetes.io/metadata.name": "backend" }, podSelector: { app: "ingest" } },
+            { podSelector: { app: "cache" } },
+          ],
+          ports: [{ protocol: "UDP", port: 4000, endPort: 4010 }],
+        },
+      ],
+    );
+    await settle();
+    expect((onlyResource(recorded, "kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs as any).spec.egress).toEqual([
+      { to: [{ ipBlock: { cidr: "10.128.0.0/14" } }, { ipBlock: { cidr: "10.160.0.0/16" } }], ports: [{ protocol: "UDP", port: 5683 }] },
+      {
+        to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } } }],
+        ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }],
+      },
+      {
+        to: [{ ipBlock: { cidr: "172.16.16.0/22" } }, { ipBlock: { cidr: "10.0.0.0/8", except: ["10.128.0.0/9"] } }],
+        ports: [{ protocol: "TCP", port: 443 }, { protocol: "TCP", port: 5432 }],
+      },
+      {
+        to: [
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "backend" } }, podSelector: { matchLabels: { app: "ingest" } } },
+          { podSelector: { matchLabels: { app: "cache" } } },
+        ],
+        ports: [{ protocol: "UDP", port: 4000, endPort: 4010 }],
+      },
+    ]);
+    const kubernetesObjects = recorded.filter((resource) => resource.type.startsWith("kubernetes:"));
+    kubernetesObjects.forEach(validateAgainstKubernetesSchema);
+  });
+
+  it.each([
+    [{ to: [], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to: must name at least one destination (an empty list allows every destination)"],
+    [{ to: [{ cidr: "172.16.16.0/22" }], ports: [] }, "egress[0].ports: must name at least one port (an empty list allows every port)"],
+    [{ to: [{ cidr: "172.16.16.1/22" }], ports: [{ protocol: "TCP" as const, port: 443 }] }, 'egress[0].to[0].cidr: "172.16.16.1/22" has host bits set'],
+    [
+      { to: [{ cidr: "0.0.0.0/0" }], ports: [{ protocol: "TCP" as const, port: 443 }] },
+      "egress[0].to[0].cidr: 0.0.0.0/0 overlaps the device subnet 10.128.0.0/14; traffic to devices is limited to downlinkPorts (add it to except)",
+    ],
+    [
+      { to: [{ cidr: "10.0.0.0/8", except: ["10.128.0.0/14"] }], ports: [{ protocol: "TCP" as const, port: 443 }] },
+      "egress[0].to[0].cidr: 10.0.0.0/8 overlaps the device subnet 10.160.0.0/16",
+    ],
+    [{ to: [{ cidr: "172.16.0.0/16", except: ["172.17.0.0/24"] }], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to[0].except[0]: 172.17.0.0/24 is not inside 172.16.0.0/16"],
+    [{ to: [{ namespaceSelector: {} }], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to[0]: needs a non-empty namespaceSelector or podSelector"],
+    [{ to: [{}], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to[0]: needs a non-empty namespaceSelector or podSelector"],
+    [{ to: [{ cidr: "172.16.16.0/22" }], ports: [{ protocol: "TCP" as const, port: 0 }] }, "egress[0].ports[0].port: must be a port in 1-65535, got 0"],
+    [{ to: [{ cidr: "172.16.16.0/22" }], ports: [{ protocol: "TCP" as const, port: 443, endPort: 80 }] }, "egress[0].ports[0].endPort: must be a port in 443-65535, got 80"],
+    [{ to: [{ cidr: "172.16.16.0/22" }], ports: [{ protocol: "ICMP" as "TCP", port: 1 }] }, "egress[0].ports[0].protocol: must be TCP, UDP or SCTP, got ICMP"],
+  ])("rejects the egress rule %j", (rule, problem) => {
+    let thrown: unknown;
+    try {
+      createDecoder([5683], [rule]);
+    } catch (error) {
+      thrown = error;
+    }
+    // Reported the Pulumi way, with the property path, so the engine prints it next to the resource.
+    expect(pulumi.InputPropertiesError.isInstance(thrown)).toBe(true);
+    const errors = (thrown as pulumi.InputPropertiesError).errors.map((e) => `${e.propertyPath}: ${e.reason}`);
+    expect(errors.some((line) => line.startsWith(problem))).toBe(true);
   });
 
   it("allows no downlink when no downlink port is configured", async () => {

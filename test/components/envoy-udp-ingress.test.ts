@@ -18,6 +18,7 @@ function args(overrides: Partial<import("../../components").EnvoyUdpIngressArgs>
     envoyImage: "envoyproxy/envoy:v1.40.2",
     edsSidecarImage: "node:22.21.1-alpine3.22",
     listenerPort: 5683,
+    deviceSubnets: ["10.128.0.0/14", "10.160.0.0/16"],
     placement,
     decoder: { namespace: "iot-decoder", serviceName: "decoder" },
     sessions: { devices: 250000, reportIntervalSeconds: 300, ingressNodes: 4 },
@@ -69,6 +70,53 @@ describe("EnvoyUdpIngress", () => {
     expect(envoyMessageIssues("envoy.config.bootstrap.v3.Bootstrap", bootstrap)).toEqual([]);
   });
 
+  it("routes only datagrams from the device subnets; every other source has no route", async () => {
+    new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    const data = onlyResource(recorded, "kubernetes:core/v1:ConfigMap", "ingress-bootstrap").inputs.data as Record<string, string>;
+    const listener = parse(data["envoy.yaml"]).static_resources.listeners[0];
+    expect(listener.address.socket_address).toEqual({ protocol: "UDP", address: "0.0.0.0", port_value: 5683 });
+    expect(listener.udp_listener_config).toEqual({ downstream_socket_config: { max_rx_datagram_size: 1280, prefer_gro: false } });
+    // No on_no_match: a source outside the ranges gets no cluster, is dropped and counted in downstream_sess_no_route.
+    expect(listener.listener_filters[0].typed_config.matcher).toEqual({
+      matcher_tree: {
+        input: {
+          name: "envoy.matching.inputs.source_ip",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIPInput" },
+        },
+        custom_match: {
+          name: "envoy.matching.custom_matchers.ip_range_matcher",
+          typed_config: {
+            "@type": "type.googleapis.com/xds.type.matcher.v3.IPMatcher",
+            range_matchers: [
+              {
+                ranges: [
+                  { address_prefix: "10.128.0.0", prefix_len: 14 },
+                  { address_prefix: "10.160.0.0", prefix_len: 16 },
+                ],
+                on_match: {
+                  action: {
+                    name: "route",
+                    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route", cluster: "decoder" },
+                  },
+                },
+              },
+            ],
+          },
+        },
+      },
+    });
+  });
+
+  it("refuses to proxy without device subnets or with a malformed one", () => {
+    expect(() => new components.EnvoyUdpIngress("none", args({ deviceSubnets: [] }))).toThrow(
+      "invalid Envoy bootstrap options: sourceCidrs must list at least one device subnet",
+    );
+    expect(() => new components.EnvoyUdpIngress("typo", args({ deviceSubnets: ["10.128.0.1/14"] }))).toThrow(
+      'sourceCidrs[0]: "10.128.0.1/14" has host bits set; the network is 10.128.0.0/14',
+    );
+  });
+
   it("ships every EDS sidecar file in its ConfigMap", async () => {
     new components.EnvoyUdpIngress("ingress", args());
     await settle();
@@ -100,7 +148,7 @@ describe("EnvoyUdpIngress", () => {
     });
     expect(envoy.command).toEqual(["/bin/sh", "-c"]);
     expect(envoy.args).toEqual([
-      "ulimit -n 19774 && exec /docker-entrypoint.sh envoy -c /etc/envoy/envoy.yaml --concurrency 2 --log-level info",
+      "ulimit -n 19774 && exec /docker-entrypoint.sh envoy -c /etc/envoy/envoy.yaml --concurrency 2 --disable-hot-restart --log-level info",
     ]);
   });
 
@@ -150,8 +198,9 @@ describe("EnvoyUdpIngress", () => {
     const same = new components.EnvoyUdpIngress("same", args());
     const longerIdle = new components.EnvoyUdpIngress("longer-idle", args({ idleTimeoutSeconds: 90 }));
     const otherPort = new components.EnvoyUdpIngress("other-port", args({ listenerPort: 5684 }));
+    const otherDevices = new components.EnvoyUdpIngress("other-devices", args({ deviceSubnets: ["10.128.0.0/14"] }));
     expect(same.configHash).toBe(first.configHash);
-    expect(new Set([first.configHash, longerIdle.configHash, otherPort.configHash]).size).toBe(3);
+    expect(new Set([first.configHash, longerIdle.configHash, otherPort.configHash, otherDevices.configHash]).size).toBe(4);
     await settle();
   });
 

@@ -11,6 +11,8 @@ import {
 import { validateEnvoyMessage } from "./support/envoy-proto-validator";
 
 const BOOTSTRAP = "envoy.config.bootstrap.v3.Bootstrap";
+const DEVICES = ["10.128.0.0/14", "10.160.0.0/16"];
+const base = { listenerPort: 5683, maxConnections: 75000, sourceCidrs: DEVICES };
 
 const expectedDefault: Bootstrap = {
   node: { id: "iot-udp-ingress", cluster: "iot-udp-ingress" },
@@ -20,7 +22,7 @@ const expectedDefault: Bootstrap = {
       {
         name: "iot_udp",
         address: { socket_address: { protocol: "UDP", address: "0.0.0.0", port_value: 5683 } },
-        udp_listener_config: { downstream_socket_config: { max_rx_datagram_size: 1500 } },
+        udp_listener_config: { downstream_socket_config: { max_rx_datagram_size: 1500, prefer_gro: false } },
         listener_filters: [
           {
             name: "envoy.filters.udp_listener.udp_proxy",
@@ -28,10 +30,30 @@ const expectedDefault: Bootstrap = {
               "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig",
               stat_prefix: "iot_udp",
               matcher: {
-                on_no_match: {
-                  action: {
-                    name: "route",
-                    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route", cluster: "decoder" },
+                matcher_tree: {
+                  input: {
+                    name: "envoy.matching.inputs.source_ip",
+                    typed_config: { "@type": "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIPInput" },
+                  },
+                  custom_match: {
+                    name: "envoy.matching.custom_matchers.ip_range_matcher",
+                    typed_config: {
+                      "@type": "type.googleapis.com/xds.type.matcher.v3.IPMatcher",
+                      range_matchers: [
+                        {
+                          ranges: [
+                            { address_prefix: "10.128.0.0", prefix_len: 14 },
+                            { address_prefix: "10.160.0.0", prefix_len: 16 },
+                          ],
+                          on_match: {
+                            action: {
+                              name: "route",
+                              typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route", cluster: "decoder" },
+                            },
+                          },
+                        },
+                      ],
+                    },
                   },
                 },
               },
@@ -84,18 +106,34 @@ static_resources:
       udp_listener_config:
         downstream_socket_config:
           max_rx_datagram_size: 1500
+          prefer_gro: false
       listener_filters:
         - name: envoy.filters.udp_listener.udp_proxy
           typed_config:
             "@type": type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig
             stat_prefix: iot_udp
             matcher:
-              on_no_match:
-                action:
-                  name: route
+              matcher_tree:
+                input:
+                  name: envoy.matching.inputs.source_ip
                   typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route
-                    cluster: decoder
+                    "@type": type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIPInput
+                custom_match:
+                  name: envoy.matching.custom_matchers.ip_range_matcher
+                  typed_config:
+                    "@type": type.googleapis.com/xds.type.matcher.v3.IPMatcher
+                    range_matchers:
+                      - ranges:
+                          - address_prefix: 10.128.0.0
+                            prefix_len: 14
+                          - address_prefix: 10.160.0.0
+                            prefix_len: 16
+                        on_match:
+                          action:
+                            name: route
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route
+                              cluster: decoder
             idle_timeout: 60s
             use_original_src_ip: true
             hash_policies:
@@ -123,6 +161,7 @@ static_resources:
 
 const fullOptions = {
   listenerPort: 30001,
+  sourceCidrs: ["192.0.2.0/24"],
   maxConnections: 300000,
   adminPort: 19000,
   listenerName: "devices",
@@ -137,7 +176,7 @@ const fullOptions = {
 
 describe("renderEnvoyBootstrap", () => {
   it("renders the default bootstrap exactly", () => {
-    expect(renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 })).toStrictEqual(expectedDefault);
+    expect(renderEnvoyBootstrap(base)).toStrictEqual(expectedDefault);
   });
 
   it("threads every option into its field", () => {
@@ -149,9 +188,19 @@ describe("renderEnvoyBootstrap", () => {
     expect(b.admin.address.socket_address).toStrictEqual({ address: "127.0.0.1", port_value: 19000 });
     expect(listener.name).toBe("devices");
     expect(listener.address.socket_address).toStrictEqual({ protocol: "UDP", address: "0.0.0.0", port_value: 30001 });
-    expect(listener.udp_listener_config.downstream_socket_config.max_rx_datagram_size).toBe(512);
+    expect(listener.udp_listener_config.downstream_socket_config).toStrictEqual({ max_rx_datagram_size: 512, prefer_gro: false });
     expect(proxy.stat_prefix).toBe("devices_in");
-    expect(proxy.matcher.on_no_match.action.typed_config.cluster).toBe("lpwan-decoder");
+    expect(proxy.matcher.matcher_tree.custom_match.typed_config.range_matchers).toStrictEqual([
+      {
+        ranges: [{ address_prefix: "192.0.2.0", prefix_len: 24 }],
+        on_match: {
+          action: {
+            name: "route",
+            typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route", cluster: "lpwan-decoder" },
+          },
+        },
+      },
+    ]);
     expect(proxy.idle_timeout).toBe("120s");
     expect(proxy.upstream_socket_config.max_rx_datagram_size).toBe(512);
     expect(cluster.name).toBe("lpwan-decoder");
@@ -166,7 +215,7 @@ describe("renderEnvoyBootstrap", () => {
   });
 
   it("keeps defaults for options passed as undefined", () => {
-    expect(renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000, adminPort: undefined, clusterName: undefined })).toStrictEqual(
+    expect(renderEnvoyBootstrap({ ...base, adminPort: undefined, clusterName: undefined })).toStrictEqual(
       expectedDefault,
     );
   });
@@ -192,15 +241,19 @@ describe("renderEnvoyBootstrap", () => {
     [{ edsDirectory: "/a/../eds" }, 'edsDirectory must be a normalised absolute path without trailing slash, got "/a/../eds"'],
     [{ edsFileName: "endpoints.yaml" }, 'edsFileName must be a plain file name ending in .json, got "endpoints.yaml"'],
     [{ edsFileName: "sub/endpoints.json" }, 'edsFileName must be a plain file name ending in .json, got "sub/endpoints.json"'],
+    [{ sourceCidrs: [] }, "sourceCidrs must list at least one device subnet"],
+    [{ sourceCidrs: ["10.128.0.1/14"] }, 'sourceCidrs[0]: "10.128.0.1/14" has host bits set; the network is 10.128.0.0/14'],
+    [{ sourceCidrs: ["0.0.0.0/0", "devices"] }, 'sourceCidrs[1]: "devices" is not an IPv4 CIDR like 10.128.0.0/14'],
+    [{ sourceCidrs: ["10.160.0.0/16", "10.160.0.0/16"] }, "sourceCidrs[1]: 10.160.0.0/16 is listed twice"],
   ])("rejects %j", (override, problem) => {
-    const render = () => renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000, ...override });
+    const render = () => renderEnvoyBootstrap({ ...base, ...override });
     expect(render).toThrow(EnvoyBootstrapOptionsError);
     expect(render).toThrow(`invalid Envoy bootstrap options: ${problem}`);
   });
 
   it("lists every problem at once", () => {
     try {
-      renderEnvoyBootstrap({ listenerPort: 0, maxConnections: -5, nodeId: "a b" });
+      renderEnvoyBootstrap({ listenerPort: 0, maxConnections: -5, nodeId: "a b", sourceCidrs: DEVICES });
       throw new Error("expected a throw");
     } catch (error) {
       expect(error).toBeInstanceOf(EnvoyBootstrapOptionsError);
@@ -215,7 +268,7 @@ describe("renderEnvoyBootstrap", () => {
 
 describe("bootstrap against Envoy's API protos", () => {
   it("the default and a fully customised bootstrap are valid envoy.config.bootstrap.v3.Bootstrap", () => {
-    expect(() => validateEnvoyMessage(BOOTSTRAP, renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 }))).not.toThrow();
+    expect(() => validateEnvoyMessage(BOOTSTRAP, renderEnvoyBootstrap(base))).not.toThrow();
     expect(() => validateEnvoyMessage(BOOTSTRAP, renderEnvoyBootstrap(fullOptions))).not.toThrow();
   });
 
@@ -227,7 +280,7 @@ describe("bootstrap against Envoy's API protos", () => {
 });
 
 describe("serialisation and hash", () => {
-  const bootstrap = renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 });
+  const bootstrap = renderEnvoyBootstrap(base);
 
   it("serialises to exactly this YAML", () => {
     expect(serializeEnvoyBootstrap(bootstrap)).toBe(expectedDefaultYaml);
@@ -245,8 +298,8 @@ describe("serialisation and hash", () => {
   });
 
   it("keeps the hash for equal options and changes it when any value changes", () => {
-    const same = renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 });
-    const other = renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75001 });
+    const same = renderEnvoyBootstrap(base);
+    const other = renderEnvoyBootstrap({ ...base, maxConnections: 75001 });
     expect(envoyBootstrapHash(same)).toBe(envoyBootstrapHash(bootstrap));
     expect(envoyBootstrapHash(other)).not.toBe(envoyBootstrapHash(bootstrap));
   });

@@ -3,12 +3,14 @@ import { EnvoyProtoValidationError, envoyMessageIssues, validateEnvoyMessage } f
 
 const BOOTSTRAP = "envoy.config.bootstrap.v3.Bootstrap";
 const PROXY = "static_resources.listeners[0].listener_filters[0].typed_config";
+const RANGES = "matcher.matcher_tree.custom_match.typed_config.range_matchers[0]";
+const ROUTE = `${RANGES}.on_match.action`;
 
 // Test fixtures are mutated freely to build invalid configs; a precise type would only get in the way.
 type Json = Record<string, any>;
 
 function bootstrapWith(mutate: (b: Json, proxy: Json) => void): Json {
-  const b = JSON.parse(JSON.stringify(renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000 }))) as Json;
+  const b = JSON.parse(JSON.stringify(renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000, sourceCidrs: ["10.128.0.0/14", "10.160.0.0/16"] }))) as Json;
   mutate(b, b.static_resources.listeners[0].listener_filters[0].typed_config);
   return b;
 }
@@ -85,9 +87,48 @@ describe("validateEnvoyMessage rejects what Envoy would reject", () => {
     [
       "an Any payload with a wrong nested field",
       (_b: Json, p: Json) => {
-        p.matcher.on_no_match.action.typed_config.clusterr = "decoder";
+        p.matcher.matcher_tree.custom_match.typed_config.range_matchers[0].on_match.action.typed_config.clusterr = "decoder";
       },
-      `${PROXY}.matcher.on_no_match.action.typed_config.clusterr: unknown field "clusterr" in envoy.extensions.filters.udp.udp_proxy.v3.Route`,
+      `${PROXY}.${ROUTE}.typed_config.clusterr: unknown field "clusterr" in envoy.extensions.filters.udp.udp_proxy.v3.Route`,
+    ],
+    [
+      "a source IP range with prefix_len above 128 (PGV lte)",
+      (_b: Json, p: Json) => {
+        p.matcher.matcher_tree.custom_match.typed_config.range_matchers[0].ranges[0].prefix_len = 129;
+      },
+      `${PROXY}.${RANGES}.ranges[0].prefix_len: value 129 must be <= 128`,
+    ],
+    [
+      "an IP range matcher without ranges (PGV min_items)",
+      (_b: Json, p: Json) => {
+        p.matcher.matcher_tree.custom_match.typed_config.range_matchers[0].ranges = [];
+      },
+      `${PROXY}.${RANGES}.ranges: must have at least 1 items (got 0)`,
+    ],
+    [
+      "a misspelled IPMatcher field",
+      (_b: Json, p: Json) => {
+        const ip = p.matcher.matcher_tree.custom_match.typed_config;
+        ip.range_matcher = ip.range_matchers;
+        delete ip.range_matchers;
+      },
+      `${PROXY}.matcher.matcher_tree.custom_match.typed_config.range_matcher: unknown field "range_matcher" in xds.type.matcher.v3.IPMatcher`,
+    ],
+    [
+      "a wrong @type on the source IP input",
+      (_b: Json, p: Json) => {
+        p.matcher.matcher_tree.input.typed_config["@type"] = "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIpInput";
+      },
+      `${PROXY}.matcher.matcher_tree.input.typed_config.@type: "@type" type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIpInput does not name a known message`,
+    ],
+    [
+      "a misspelled prefer_gro on the listener socket",
+      (b: Json) => {
+        const socket = b.static_resources.listeners[0].udp_listener_config.downstream_socket_config;
+        socket.prefer_groo = socket.prefer_gro;
+        delete socket.prefer_gro;
+      },
+      'static_resources.listeners[0].udp_listener_config.downstream_socket_config.prefer_groo: unknown field "prefer_groo" in envoy.config.core.v3.UdpSocketConfig',
     ],
     [
       "a Duration without unit",
