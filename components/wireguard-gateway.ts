@@ -1,8 +1,16 @@
+import { createHash } from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as scaleway from "@pulumiverse/scaleway";
-import { renderGatewayCloudInit, resolveGatewayOptions, type ConcentratorOptions, type GatewayHostOptions } from "../infra/gateway";
+import {
+  concentratorGatewayPeers,
+  renderGatewayCloudInit,
+  resolveGatewayOptions,
+  type ConcentratorGatewayPeer,
+  type ConcentratorOptions,
+  type GatewayHostOptions,
+} from "../infra/gateway";
 import { renderTokenKubeconfig } from "../infra/kubernetes";
 import { generateKeyPair, keyPairFromRandomBase64 } from "../infra/wireguard";
 import { appLabels, type NodeLabel } from "./kubernetes-placement";
@@ -43,6 +51,13 @@ export interface SteeringArgs {
   decoderServiceName: string;
 }
 
+/** See `WireguardGatewayArgs.rotation`. */
+export interface GatewayRotationArgs {
+  kiloKey?: string;
+  uplinkKey?: string;
+  token?: string;
+}
+
 export interface WireguardGatewayArgs {
   /** Scaleway zone of the VM and its flexible IP. */
   zone: string;
@@ -75,6 +90,16 @@ export interface WireguardGatewayArgs {
   ingress: { address: string; port: number };
   /** Rewrite the source of cluster -> device packets to the ingress address and port. Default: `false`. */
   downlinkSourceRewrite?: boolean;
+  /** Device UDP ports decoders send downlinks to; the gateway forwards no other pod -> device traffic. Default: none. */
+  downlinkPorts?: number[];
+  /**
+   * Generation labels of the gateway's long-lived secrets. Changing one and running `pulumi up` replaces that secret:
+   * `kiloKey` the Kilo WireGuard key (the Peer's publicKey follows), `uplinkKey` the uplink key (the concentrators must
+   * then configure the new `uplinkPublicKey`), `token` the ServiceAccount token Secret (the old token is revoked when
+   * its Secret is deleted). Each change also changes the cloud-init, so the VM is replaced. Opaque strings (e.g. a
+   * date); lowercase letters, digits and dashes, at most 20 characters. Default: none.
+   */
+  rotation?: GatewayRotationArgs;
   /** Fleet size and report interval; they size connection tracking. */
   devices: { expectedCount: number; reportIntervalSeconds: number };
   /** What the steering agent watches. */
@@ -115,6 +140,11 @@ export class WireguardGateway extends pulumi.ComponentResource {
   public readonly kubeconfig: pulumi.Output<string>;
   /** The cloud-init the VM boots with (secret: it carries keys and the kubeconfig). */
   public readonly cloudInit: pulumi.Output<string>;
+  /**
+   * What each concentrator must configure toward the gateway: the AllowedIPs of its WireGuard peer for the gateway,
+   * for either setting of `downlinkSourceRewrite` and for the current one.
+   */
+  public readonly concentratorPeers: pulumi.Output<ConcentratorGatewayPeer[]>;
 
   constructor(name: string, args: WireguardGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("iot-udp-ingress:index:WireguardGateway", name, {}, opts);
@@ -122,10 +152,11 @@ export class WireguardGateway extends pulumi.ComponentResource {
     const uplinkPort = args.uplink.listenPort ?? DEFAULTS.uplinkPort;
     const keepalive = args.persistentKeepaliveSeconds ?? DEFAULTS.keepalive;
     const peerName = name;
-    checkGatewayArgs(args, { peerName, kiloListenPort, uplinkPort });
+    const resolved = checkGatewayArgs(args, { peerName, kiloListenPort, uplinkPort });
+    const rotation = checkRotation(args.rotation ?? {});
 
-    const kiloKeys = this.keyPair(`${name}-kilo-key`);
-    const uplinkKeys = this.keyPair(`${name}-uplink-key`);
+    const kiloKeys = this.keyPair(`${name}-kilo-key`, rotation.kiloKey);
+    const uplinkKeys = this.keyPair(`${name}-uplink-key`, rotation.uplinkKey);
 
     const ip = new scaleway.instance.Ip(
       `${name}-ip`,
@@ -147,7 +178,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const identity = this.kubernetesIdentity(name, args);
+    const identity = this.kubernetesIdentity(name, args, rotation.token);
     const kubeconfig = pulumi.secret(
       pulumi
         .all([args.cluster.apiServerUrl, args.cluster.caCertificate, identity.token])
@@ -177,9 +208,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
         userData: { "cloud-init": cloudInit },
         tags: args.tags,
       },
-      // cloud-init only runs on first boot, so a changed one needs a new VM; the gateway keeps no state, and the
-      // flexible IP can only be attached to one server at a time, hence delete first.
-      { parent: this, additionalSecretOutputs: ["userData", "cloudInit"], replaceOnChanges: ["userData"], deleteBeforeReplace: true },
+      { parent: this, ...gatewayServerOptions(cloudInit) },
     );
 
     const peer = new k8s.apiextensions.CustomResource(
@@ -205,6 +234,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
     this.peerName = peer.metadata.name;
     this.kubeconfig = kubeconfig;
     this.cloudInit = cloudInit;
+    this.concentratorPeers = pulumi.output(concentratorGatewayPeers(resolved));
     this.registerOutputs({
       publicIp: this.publicIp,
       kiloPublicKey: this.kiloPublicKey,
@@ -212,12 +242,20 @@ export class WireguardGateway extends pulumi.ComponentResource {
       tunnelAddress: this.tunnelAddress,
       peerName: this.peerName,
       kubeconfig: this.kubeconfig,
+      concentratorPeers: this.concentratorPeers,
     });
   }
 
-  /** A WireGuard key pair whose private half never leaves Pulumi secrets; the public half is plain. */
-  private keyPair(name: string): { privateKey: pulumi.Output<string>; publicKey: pulumi.Output<string> } {
-    const material = new random.RandomBytes(name, { length: 32 }, { parent: this });
+  /**
+   * A WireGuard key pair whose private half never leaves Pulumi secrets; the public half is plain. A new rotation
+   * label changes the RandomBytes' keepers, which replaces it (new random bytes, new key).
+   */
+  private keyPair(name: string, generation: string | undefined): { privateKey: pulumi.Output<string>; publicKey: pulumi.Output<string> } {
+    const material = new random.RandomBytes(
+      name,
+      { length: 32, ...(generation === undefined ? {} : { keepers: { generation } }) },
+      { parent: this },
+    );
     const pair = material.base64.apply((base64) => keyPairFromRandomBase64(base64));
     return {
       privateKey: pulumi.secret(pair.apply((keys) => keys.privateKey)),
@@ -226,7 +264,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
   }
 
   /** ServiceAccount, least-privilege RBAC and a long-lived token for kgctl and the steering agent. */
-  private kubernetesIdentity(name: string, args: WireguardGatewayArgs): { token: pulumi.Output<string> } {
+  private kubernetesIdentity(name: string, args: WireguardGatewayArgs, generation: string | undefined): { token: pulumi.Output<string> } {
     const labels = appLabels("wireguard-gateway", "gateway");
     const accountName = `${name}-gateway`;
     const serviceAccount = new k8s.core.v1.ServiceAccount(
@@ -269,7 +307,8 @@ export class WireguardGateway extends pulumi.ComponentResource {
       `${name}-token`,
       {
         metadata: {
-          name: `${accountName}-token`,
+          // A new name makes Pulumi create a new token Secret and delete the old one, which revokes the old token.
+          name: generation === undefined ? `${accountName}-token` : `${accountName}-token-${generation}`,
           namespace: args.identityNamespace,
           labels,
           annotations: { "kubernetes.io/service-account.name": serviceAccount.metadata.name },
@@ -332,11 +371,44 @@ export function gatewayNamespacedRules(steering: SteeringArgs): Array<[role: str
  * Checks the arguments the way the cloud-init renderer will, before any resource exists: the renderer itself only
  * runs once the keys and the token are known, where an error would surface late and without context.
  */
-function checkGatewayArgs(args: WireguardGatewayArgs, ports: { peerName: string; kiloListenPort: number; uplinkPort: number }): void {
+function checkGatewayArgs(args: WireguardGatewayArgs, ports: { peerName: string; kiloListenPort: number; uplinkPort: number }) {
   const throwaway = generateKeyPair().privateKey;
-  resolveGatewayOptions(
+  return resolveGatewayOptions(
     gatewayHostOptions(args, { ...ports, kiloPrivateKey: throwaway, uplinkPrivateKey: throwaway, kubeconfig: "apiVersion: v1\n" }),
   );
+}
+
+/** A rotation label: it ends up in a Secret's name, so it must be a short DNS label fragment. */
+export const ROTATION_LABEL = /^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/;
+export const ROTATION_LABEL_RULE = "must be 1-20 lowercase letters, digits or dashes (not at the ends)";
+
+/** Checks the rotation labels. */
+export function checkRotation(rotation: GatewayRotationArgs): GatewayRotationArgs {
+  for (const [key, value] of Object.entries(rotation)) {
+    if (value !== undefined && (typeof value !== "string" || !ROTATION_LABEL.test(value))) {
+      throw new pulumi.InputPropertyError({ propertyPath: `rotation.${key}`, reason: `${JSON.stringify(value)} ${ROTATION_LABEL_RULE}` });
+    }
+  }
+  return rotation;
+}
+
+/**
+ * Resource options of the gateway VM. cloud-init only runs on first boot, so a changed cloud-init needs a new VM (the
+ * gateway keeps no state; the flexible IP attaches to one server at a time, hence delete first). The trigger is a
+ * hash of OUR cloud-init only, never `userData` as a whole: the Scaleway provider reads every user-data key back into
+ * `userData` (terraform-provider-scaleway internal/services/instance/server.go `ResourceInstanceServerRead`: `for
+ * key, value := range allUserData.UserData`), and Scaleway's images add their own keys such as
+ * `ssh-host-fingerprints` (provider issue 2800), which `replaceOnChanges: ["userData"]` would turn into a
+ * replacement. The engine compares `replacementTrigger` with the value recorded at the last deployment.
+ */
+export function gatewayServerOptions(cloudInit: pulumi.Input<string>): pulumi.CustomResourceOptions {
+  return {
+    additionalSecretOutputs: ["userData", "cloudInit"],
+    // The digest is plain on purpose: the engine keeps the trigger outside the masked inputs and outputs (a secret one
+    // made `pulumi preview --json` panic in the CLI's display), and a sha256 of text holding 256-bit keys reveals nothing.
+    replacementTrigger: pulumi.unsecret(pulumi.output(cloudInit).apply((text) => createHash("sha256").update(text).digest("hex"))),
+    deleteBeforeReplace: true,
+  };
 }
 
 interface GatewaySecrets {
@@ -367,6 +439,7 @@ function gatewayHostOptions(args: WireguardGatewayArgs, secrets: GatewaySecrets)
     uplink: { privateKey: secrets.uplinkPrivateKey, address: args.uplink.address, listenPort: secrets.uplinkPort, concentrators },
     ingress: { address: args.ingress.address, port: args.ingress.port },
     downlinkSourceRewrite: args.downlinkSourceRewrite ?? false,
+    downlinkPorts: args.downlinkPorts ?? [],
     adminCidrs: args.adminCidrs ?? [],
     devices: args.devices,
     steering: {

@@ -18,27 +18,36 @@ export {
   STEER_CHAIN,
   STEER_MAP,
   buildGatewayRuleset,
+  nftPortSet,
   renderGatewayRuleset,
   renderNftRuleset,
 } from "./nftables";
 export type { NftChain, NftFamily, NftHook, NftMap, NftRule, NftSet, NftTable } from "./nftables";
 export {
+  MESH_STATUS_JQ,
   STEERING_TARGETS_JQ,
   STEERING_TRANSACTION_JQ,
   assignBuckets,
   bucketWeight,
+  nameHash,
   renderSteeringUpdate,
   sortTargets,
+  steeringAddressOfPodCidr,
   steeringDecision,
 } from "./steering";
-export type { SteeringDecision, SteeringHashSettings } from "./steering";
+export type { MeshFacts, SteeringDecision, SteeringHashSettings, SteeringTarget } from "./steering";
 export {
+  MESH_STATUS_FILE,
   STEERING_EXIT_API_ERROR,
+  STEERING_EXIT_MESH_STALE,
   STEERING_EXIT_NOTHING_APPLIED,
   STEERING_EXIT_NO_TARGETS,
+  meshStaleAfterSeconds,
   renderSteeringAgentScript,
   shellQuote,
 } from "./steering-agent";
+export { concentratorGatewayPeers } from "./concentrator";
+export type { ConcentratorGatewayPeer } from "./concentrator";
 export {
   KILO_CONNECT_UNIT,
   STEERING_SERVICE_UNIT,

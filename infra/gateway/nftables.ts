@@ -129,16 +129,38 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
     },
   ];
 
+  // Only what the data path needs crosses the gateway (conntrack decides; the policy drops the rest):
+  //  - device -> cluster: UDP datagrams the steering DNAT rewrote, i.e. whose original destination was the ingress
+  //    address and port. Nothing else from the device side (no TCP, no UDP straight to a pod or a node);
+  //  - cluster -> device: replies of those steered flows, and downlinks: UDP from the pod CIDR to the devices'
+  //    downlink ports (none when no port is configured);
+  //  - ICMP errors related to an allowed flow, both ways (port unreachable, fragmentation needed, TTL exceeded).
+  const steered = `ct status dnat ct original ip daddr ${ingress.address} ct original proto-dst ${ingress.port}`;
   const forward: NftRule[] = [
     { match: "ct state invalid drop" },
-    { match: "ip saddr @device_subnets ip daddr @device_subnets drop", comment: "never device to device" },
     {
-      match: `iifname ${uplink} oifname ${kilo} ip saddr @device_subnets ip daddr @cluster_ranges accept`,
-      comment: "devices to steered ingress nodes and pods",
+      match: `iifname ${uplink} oifname ${kilo} ip saddr @device_subnets meta l4proto udp ${steered} accept`,
+      comment: "device datagrams the steering DNAT rewrote, and nothing else",
     },
     {
-      match: `iifname ${kilo} oifname ${uplink} ip saddr @cluster_ranges ip daddr @device_subnets accept`,
-      comment: "replies and downlinks to devices",
+      match: `iifname ${kilo} oifname ${uplink} ip daddr @device_subnets meta l4proto udp ct direction reply ${steered} accept`,
+      comment: "replies of steered flows",
+    },
+    ...(options.downlinkPorts.length === 0
+      ? []
+      : [
+          {
+            match: `iifname ${kilo} oifname ${uplink} ip saddr ${options.podCidr} ip daddr @device_subnets udp dport ${nftPortSet(options.downlinkPorts)} ct direction original accept`,
+            comment: "downlinks from pods to the devices' downlink ports",
+          },
+        ]),
+    {
+      match: `iifname ${uplink} oifname ${kilo} ct state related icmp type { destination-unreachable, time-exceeded, parameter-problem } accept`,
+      comment: "ICMP errors about allowed flows",
+    },
+    {
+      match: `iifname ${kilo} oifname ${uplink} ct state related icmp type { destination-unreachable, time-exceeded, parameter-problem } accept`,
+      comment: "ICMP errors about allowed flows",
     },
   ];
 
@@ -154,7 +176,7 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
       hook: { type: "filter", hook: "postrouting", priority: "srcnat", policy: "accept" },
       rules: [
         {
-          match: `oifname ${uplink} ip saddr @cluster_ranges ip daddr @device_subnets udp sport set ${ingress.port} ip saddr set ${ingress.address}`,
+          match: `oifname ${uplink} ip saddr ${options.podCidr} ip daddr @device_subnets udp sport set ${ingress.port} ip saddr set ${ingress.address}`,
           comment: "cluster to device only: source becomes the ingress address and port",
         },
       ],
@@ -167,7 +189,6 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
       name: FILTER_TABLE,
       sets: [
         { name: "device_subnets", type: "ipv4_addr", elements: options.deviceSubnets },
-        { name: "cluster_ranges", type: "ipv4_addr", elements: [options.kiloSubnet, options.podCidr] },
         { name: "concentrators", type: "ipv4_addr", elements: concentratorSources },
         { name: "admin_cidrs", type: "ipv4_addr", elements: options.adminCidrs },
       ],
@@ -195,6 +216,25 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
       ],
     },
   ];
+}
+
+/** An nft set expression for ports: one port bare, several as `{ a, b-c }` with consecutive runs as ranges. */
+export function nftPortSet(ports: readonly number[]): string {
+  const sorted = [...new Set(ports)].sort((a, b) => a - b);
+  if (sorted.length === 0) throw new Error("an nft port set needs at least one port");
+  if (sorted.length === 1) return String(sorted[0]);
+  const runs: string[] = [];
+  let start = sorted[0];
+  let end = start;
+  for (const port of [...sorted.slice(1), Number.NaN]) {
+    if (port === end + 1) {
+      end = port;
+      continue;
+    }
+    runs.push(start === end ? String(start) : `${start}-${end}`);
+    start = end = port;
+  }
+  return `{ ${runs.join(", ")} }`;
 }
 
 /** The gateway's `/etc/nftables.conf`. */

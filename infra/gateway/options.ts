@@ -47,7 +47,7 @@ export interface GatewayHostOptions {
   readonly cluster: {
     /** Pod CIDR of the cluster (decoders reply from pod IPs). */
     readonly podCidr: string;
-    /** Kilo's WireGuard subnet, where the ingress nodes' steering targets live. Default `10.4.0.0/16`. */
+    /** Kilo's WireGuard subnet (device subnets and the gateway's addresses must stay outside it). Default `10.4.0.0/16`. */
     readonly kiloSubnet?: string;
   };
   readonly kilo?: {
@@ -88,6 +88,11 @@ export interface GatewayHostOptions {
    * only accepts packets from the address it talks to). Device -> cluster traffic is never rewritten. Default false.
    */
   readonly downlinkSourceRewrite?: boolean;
+  /**
+   * Device UDP ports pods may send downlinks to (`decoder.downlinkPorts`); the gateway forwards no other cluster ->
+   * device traffic except replies of steered flows. Default none.
+   */
+  readonly downlinkPorts?: readonly number[];
   /** CIDRs allowed to reach SSH (TCP 22). Default none: SSH closed. */
   readonly adminCidrs?: readonly string[];
   readonly devices: {
@@ -160,6 +165,8 @@ export interface ResolvedGatewayOptions {
   };
   readonly ingress: { readonly address: string; readonly port: number };
   readonly downlinkSourceRewrite: boolean;
+  /** Ascending, unique. */
+  readonly downlinkPorts: readonly number[];
   readonly adminCidrs: readonly string[];
   readonly devices: { readonly expectedCount: number; readonly reportIntervalSeconds: number };
   readonly steering: {
@@ -400,6 +407,8 @@ export function resolveGatewayOptions(options: GatewayHostOptions): ResolvedGate
       .forEach((subnet) => problem("deviceSubnets", `${subnet} is not routed to any concentrator`));
   }
 
+  const downlinkPorts = [...new Set(options.downlinkPorts ?? [])].sort((a, b) => a - b);
+  (options.downlinkPorts ?? []).forEach((port, i) => checkPort(port, `downlinkPorts[${i}]`));
   const adminCidrs = options.adminCidrs ?? [];
   checkCidrs(adminCidrs, "adminCidrs");
   checkInteger(options.devices.expectedCount, "devices.expectedCount", 1, 100_000_000);
@@ -476,6 +485,7 @@ export function resolveGatewayOptions(options: GatewayHostOptions): ResolvedGate
     },
     ingress: { address: ingressAddress, port: options.ingress.port },
     downlinkSourceRewrite: options.downlinkSourceRewrite ?? false,
+    downlinkPorts,
     adminCidrs: [...adminCidrs],
     devices: { ...options.devices },
     steering: {

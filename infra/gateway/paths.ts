@@ -12,6 +12,8 @@ export interface GatewayPaths {
   readonly nft: string;
   readonly conntrack: string;
   readonly jq: string;
+  /** wireguard-tools' `wg`, to read the Kilo interface's peers. */
+  readonly wg: string;
   readonly bootstrapScript: string;
   readonly steeringAgentScript: string;
   readonly steeringProgram: string;
@@ -33,6 +35,7 @@ export const DEFAULT_GATEWAY_PATHS: GatewayPaths = {
   nft: "/usr/sbin/nft",
   conntrack: "/usr/sbin/conntrack",
   jq: "/usr/bin/jq",
+  wg: "/usr/bin/wg",
   bootstrapScript: "/usr/local/sbin/iot-gateway-bootstrap",
   steeringAgentScript: "/usr/local/sbin/iot-steering-agent",
   steeringProgram: "/usr/local/lib/iot-gateway/steering-targets.jq",

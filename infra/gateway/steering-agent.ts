@@ -1,7 +1,7 @@
 import { NAT_TABLE, STEER_CHAIN, STEER_MAP } from "./nftables";
 import type { ResolvedGatewayOptions } from "./options";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
-import { STEERING_TRANSACTION_JQ } from "./steering";
+import { MESH_STATUS_JQ, STEERING_TRANSACTION_JQ } from "./steering";
 
 /** Exit status of the agent when it kept the last map because the API could not be read. */
 export const STEERING_EXIT_API_ERROR = 2;
@@ -9,6 +9,25 @@ export const STEERING_EXIT_API_ERROR = 2;
 export const STEERING_EXIT_NO_TARGETS = 3;
 /** Exit status when there is neither a usable decision nor a last good one to restore. */
 export const STEERING_EXIT_NOTHING_APPLIED = 4;
+/** Exit status when steering was applied but the Kilo interface has left a node unrouted for too long (stale mesh). */
+export const STEERING_EXIT_MESH_STALE = 5;
+/** Name of the mesh status file in the agent's state directory. */
+export const MESH_STATUS_FILE = "mesh-status.json";
+
+/**
+ * How long a node Kilo counts may stay unrouted by the gateway's Kilo interface before the agent reports a stale mesh
+ * config: three kgctl resync periods (kgctl connect re-applies the peer config every period; cmd/kgctl/connect_linux.go
+ * `--resync-period`), and at least a minute, so a node that joins is routed by the next sync without a report.
+ */
+export function meshStaleAfterSeconds(options: ResolvedGatewayOptions): number {
+  return Math.max(60, 3 * options.kilo.resyncPeriodSeconds);
+}
+
+/** Embeds a jq program in single quotes; refuses one that contains a single quote. */
+function singleQuotedProgram(program: string): string {
+  if (program.includes("'")) throw new Error("a jq program embedded in the agent must not contain single quotes");
+  return `'${program.trimEnd()}'`;
+}
 
 /** Quotes a value for bash: plain words stay as they are, anything else is single-quoted. */
 export function shellQuote(value: string): string {
@@ -19,12 +38,18 @@ export function shellQuote(value: string): string {
  * The steering agent (bash). `iot-steering-agent` (or `sync`) refreshes the map once; `render` turns a decision on
  * stdin into the nft transaction (used by tests to compare with renderSteeringUpdate).
  *
- * Fail-static: when the API cannot be read, or when no ingress node qualifies, the agent keeps the last applied map
- * and exits non-zero so the failure shows in `systemctl status` and the journal. An empty target set is never applied:
+ * Fail-static: when the API or the Kilo interface cannot be read, or when no ingress node qualifies, the agent keeps
+ * the last applied map and exits non-zero so the failure shows in `systemctl status` and the journal. An empty target set is never applied:
  * it would silently drop every device packet, while the last good set still reaches nodes that are probably alive (a
  * view with no ready node is far more often a transient API or rollout state than a cluster without ingress).
  * The last good decision is kept in the state directory and re-applied when the live ruleset lost it (reboot,
  * nftables reload) even if the API is down.
+ *
+ * Stale mesh config: each run also compares the nodes Kilo counts with what the Kilo interface routes (the decision's
+ * `mesh` facts), records the result in `${MESH_STATUS_FILE}` in the state directory (state, the last time every node
+ * was routed, since when each unrouted node has been so) and, once a node has been unrouted for longer than
+ * `meshStaleAfterSeconds`, logs `stale mesh config: ...` and exits ${"`"}STEERING_EXIT_MESH_STALE${"`"} while steering stays
+ * applied to the routed nodes.
  */
 export function renderSteeringAgentScript(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string {
   const s = options.steering;
@@ -42,6 +67,7 @@ readonly KUBECONFIG_FILE=${q(paths.kubeconfig)}
 readonly JQ=${q(paths.jq)}
 readonly NFT=${q(paths.nft)}
 readonly CONNTRACK=${q(paths.conntrack)}
+readonly WG=${q(paths.wg)}
 readonly DECISION_PROGRAM=${q(paths.steeringProgram)}
 readonly STATE_DIR=${q(paths.steeringStateDir)}
 readonly RUN_DIR=${q(paths.steeringRunDir)}
@@ -59,8 +85,12 @@ readonly INGRESS_PORT=${options.ingress.port}
 readonly NFT_TABLE=${q(NAT_TABLE)}
 readonly NFT_CHAIN=${q(STEER_CHAIN)}
 readonly NFT_MAP=${q(STEER_MAP)}
+readonly KILO_IFACE=${q(options.kilo.interfaceName)}
+readonly STALE_AFTER=${meshStaleAfterSeconds(options)}
+readonly MESH_STATUS=${q(`${paths.steeringStateDir}/${MESH_STATUS_FILE}`)}
 
-readonly RENDER_PROGRAM='${STEERING_TRANSACTION_JQ.trimEnd()}'
+readonly RENDER_PROGRAM=${singleQuotedProgram(STEERING_TRANSACTION_JQ)}
+readonly MESH_PROGRAM=${singleQuotedProgram(MESH_STATUS_JQ)}
 
 log() {
   printf '%s\\n' "$*" >&2
@@ -76,10 +106,14 @@ kube_get() {
     --request-timeout=5s get "$@" -o json
 }
 
-# Writes the decision for the current API state to $1/decision.json. Every step returns explicitly on failure:
-# errexit does not apply inside a function called as an if condition.
+# Writes the decision for the current API state and Kilo interface to $1/decision.json; returns 1 when the API cannot
+# be read, 2 when the Kilo interface cannot. Every step returns explicitly on failure: errexit does not apply inside a
+# function called as an if condition.
 decide() {
-  local work=$1
+  local work=$1 now=$2
+  # One line per peer: public key, a tab, its AllowedIPs (wireguard-tools src/show.c, "allowed-ips"). Not "dump":
+  # its first line carries the private key.
+  "$WG" show "$KILO_IFACE" allowed-ips >"$work/routes.txt" || return 2
   kube_get nodes >"$work/nodes.json" || return 1
   kube_get pods --namespace "$ENVOY_NAMESPACE" --selector "$ENVOY_SELECTOR" >"$work/pods.json" || return 1
   kube_get endpointslices.discovery.k8s.io --namespace "$DECODER_NAMESPACE" \\
@@ -90,7 +124,25 @@ decide() {
   "$JQ" -n --slurpfile nodes "$work/nodes.json" --slurpfile pods "$work/pods.json" --slurpfile slices "$work/slices.json" \\
     '{nodes: $nodes[0], envoyPods: $pods[0], decoderSlices: $slices[0]}' |
     "$JQ" -c --arg labelKey "$LABEL_KEY" --arg labelValue "$LABEL_VALUE" --arg decoderService "$DECODER_SERVICE" \\
-      --argjson buckets "$BUCKETS" -f "$DECISION_PROGRAM" >"$work/decision.json" || return 1
+      --argjson buckets "$BUCKETS" --rawfile routes "$work/routes.txt" --argjson now "$now" \\
+      -f "$DECISION_PROGRAM" >"$work/decision.json" || return 1
+}
+
+# Updates the mesh status file from the decision's mesh facts and logs the stale report; returns 1 when stale.
+report_mesh() {
+  local work=$1 now=$2 previous_state=""
+  [[ ! -f $MESH_STATUS ]] || previous_state=$("$JQ" -r '.state // ""' "$MESH_STATUS" 2>/dev/null) || previous_state=""
+  "$JQ" '.mesh' "$work/decision.json" |
+    "$JQ" --slurpfile previous <([[ ! -f $MESH_STATUS ]] || cat "$MESH_STATUS") --argjson now "$now" \\
+      --argjson staleAfter "$STALE_AFTER" --arg iface "$KILO_IFACE" "$MESH_PROGRAM" >"$work/mesh.json" || return 2
+  mv -f "$work/mesh.json" "$MESH_STATUS"
+  if [[ $("$JQ" -r '.state' "$MESH_STATUS") == stale ]]; then
+    log "warning: $("$JQ" -r '.message' "$MESH_STATUS")"
+    return 1
+  fi
+  if [[ $previous_state == stale ]]; then
+    log "mesh config in sync again: $KILO_IFACE routes every node Kilo counts"
+  fi
 }
 
 # Captured, not piped into grep -q: with pipefail, grep exiting at the first match can fail nft with SIGPIPE.
@@ -110,11 +162,11 @@ forget_flows_to_removed_targets() {
       status=$?
     # 1 means no flow matched. Otherwise only warn: the flows expire with the UDP timeout anyway.
     ((status <= 1)) || log "warning: could not forget the flows steered to $target (conntrack exit $status)"
-  done < <("$JQ" -r --slurpfile now "$current" '.targets - $now[0].targets | .[]' "$previous")
+  done < <("$JQ" -r --slurpfile now "$current" '[.targets[]? | .address? // .] - [$now[0].targets[].address] | .[]' "$previous")
 }
 
 sync() {
-  local work status=0
+  local work now decided=0 mesh=0 status=0
   mkdir -p "$STATE_DIR" "$RUN_DIR"
   exec 9>"$RUN_DIR/lock"
   flock -n 9 || { log "another run holds $RUN_DIR/lock"; return 0; }
@@ -122,16 +174,27 @@ sync() {
   # shellcheck disable=SC2064 # expand now: $work is local to this function
   trap "rm -rf '$work'" EXIT
 
-  if ! decide "$work"; then
+  now=$(date +%s)
+  decide "$work" "$now" || decided=$?
+  if ((decided == 2)); then
+    log "error: cannot read the WireGuard peers of $KILO_IFACE; keeping the last good steering map"
+    status=${STEERING_EXIT_API_ERROR}
+  elif ((decided != 0)); then
     log "error: cannot read the Kubernetes API; keeping the last good steering map"
     status=${STEERING_EXIT_API_ERROR}
   elif [[ $("$JQ" '.targets | length' "$work/decision.json") -eq 0 ]]; then
-    log "error: no ingress node has a Kilo IP, a ready Envoy and a ready local decoder; keeping the last good steering map"
+    log "error: no ingress node has a ready Envoy, a ready local decoder and a pod CIDR that $KILO_IFACE routes to it; keeping the last good steering map"
     status=${STEERING_EXIT_NO_TARGETS}
   else
     [[ ! -f $STATE_DIR/decision.json ]] || cp "$STATE_DIR/decision.json" "$work/previous.json"
     cp "$work/decision.json" "$STATE_DIR/decision.json.new"
     mv -f "$STATE_DIR/decision.json.new" "$STATE_DIR/decision.json"
+  fi
+
+  if ((decided == 0)); then
+    report_mesh "$work" "$now" || mesh=$?
+    ((mesh != 2)) || log "error: cannot update $MESH_STATUS"
+    ((mesh == 0 || status != 0)) || status=${STEERING_EXIT_MESH_STALE}
   fi
 
   if [[ ! -f $STATE_DIR/decision.json ]]; then
@@ -144,7 +207,7 @@ sync() {
   fi
   "$NFT" -f "$work/steer.nft"
   cp "$work/steer.nft" "$RUN_DIR/applied.nft"
-  log "applied steering to: $("$JQ" -r '.targets | join(" ")' "$STATE_DIR/decision.json")"
+  log "applied steering to: $("$JQ" -r '[.targets[] | "\\(.name)=\\(.address)"] | join(" ")' "$STATE_DIR/decision.json")"
   forget_flows_to_removed_targets "$work/previous.json" "$STATE_DIR/decision.json"
   return "$status"
 }

@@ -73,3 +73,22 @@ export function cidrContainsAddress(cidr: string, address: string): boolean {
 export function cidrSize(cidr: string): number {
   return 2 ** (32 - parseIpv4Cidr(cidr).prefixLength);
 }
+
+/** The dotted form of a 32-bit unsigned integer. */
+export function intToIpv4(value: number): string {
+  if (!(Number.isInteger(value) && value >= 0 && value <= 0xffffffff)) throw new Error(`${value} is not a 32-bit address`);
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
+}
+
+/**
+ * The first host address of a prefix (network + 1), as the CNI bridge plugin picks the gateway of a node's pod subnet
+ * (containernetworking/plugins plugins/ipam/host-local/backend/allocator/range.go `Canonicalize`: "If the gateway is
+ * nil, claim .1"). Host bits are ignored, as Kilo's `net.ParseCIDR` of `spec.podCIDR` ignores them.
+ */
+export function firstHostAddress(cidr: string): string {
+  const match = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr);
+  if (!match || !isIpv4Address(match[1]) || Number(match[2]) > 30) throw new Error(`"${cidr}" is not an IPv4 CIDR with host addresses`);
+  const size = 2 ** (32 - Number(match[2]));
+  const address = ipv4ToInt(match[1]);
+  return intToIpv4(address - (address % size) + 1);
+}

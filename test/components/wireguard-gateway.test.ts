@@ -1,3 +1,4 @@
+import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { parse } from "yaml";
 import { keyPairFromRandomBytes } from "../../infra/wireguard";
@@ -224,5 +225,65 @@ describe("WireguardGateway", () => {
     const objects = recorded.filter((resource) => hasKubernetesSchema(resource.type));
     expect(objects).toHaveLength(8);
     objects.forEach(validateAgainstKubernetesSchema);
+  });
+});
+
+describe("WireguardGateway secret rotation and VM replacement", () => {
+  let rotated: import("../../components").WireguardGateway;
+  beforeAll(async () => {
+    rotated = new components.WireguardGateway("gwr", { ...ARGS, rotation: { kiloKey: "2026-12", token: "t2" } });
+    await settle();
+    await valueOf(rotated.cloudInit);
+    await settle();
+  });
+
+  const named = (type: string, name: string) => recorded.filter((r) => r.type === type && r.name === name).map((r) => r.inputs);
+
+  it("puts a rotation label into the keepers of that key's random bytes only", () => {
+    expect(named("random:index/randomBytes:RandomBytes", "gwr-kilo-key")).toEqual([{ length: 32, keepers: { generation: "2026-12" } }]);
+    expect(named("random:index/randomBytes:RandomBytes", "gwr-uplink-key")).toEqual([{ length: 32 }]);
+  });
+
+  it("renames the token Secret with the token label, so a new token replaces the old one", () => {
+    const [secret] = named("kubernetes:core/v1:Secret", "gwr-token") as Array<{ metadata: { name: string } }>;
+    expect(secret.metadata.name).toBe("gwr-gateway-token-t2");
+    const [plain] = named("kubernetes:core/v1:Secret", "gw-token") as Array<{ metadata: { name: string } }>;
+    expect(plain.metadata.name).toBe("gw-gateway-token");
+  });
+
+  it("rejects rotation labels that cannot be part of a Secret name", () => {
+    const pathOf = (rotation: import("../../components/wireguard-gateway").GatewayRotationArgs): string | undefined => {
+      try {
+        components.checkRotation(rotation);
+      } catch (error) {
+        return pulumi.InputPropertyError.isInstance(error) ? `${error.propertyPath}: ${error.reason}` : String(error);
+      }
+      return undefined;
+    };
+    expect(pathOf({ token: "Not_OK" })).toBe('rotation.token: "Not_OK" must be 1-20 lowercase letters, digits or dashes (not at the ends)');
+    expect(pathOf({ kiloKey: "x".repeat(21) })).toMatch(/^rotation\.kiloKey: /);
+    expect(pathOf({ kiloKey: "2026-12" })).toBeUndefined();
+    expect(components.checkRotation({ uplinkKey: "2027-01" })).toEqual({ uplinkKey: "2027-01" });
+  });
+
+  it("replaces the VM on a change of our cloud-init only, never on other user-data keys", async () => {
+    const options = components.gatewayServerOptions("#cloud-config\na: 1\n");
+    expect(options.replaceOnChanges).toBeUndefined();
+    expect(options.deleteBeforeReplace).toBe(true);
+    expect(options.additionalSecretOutputs).toEqual(["userData", "cloudInit"]);
+    expect(await valueOf(options.replacementTrigger)).toBe(createHash("sha256").update("#cloud-config\na: 1\n").digest("hex"));
+    // A secret cloud-init still gives a plain trigger: the CLI's preview display cannot mask a secret one.
+    const fromSecret = components.gatewayServerOptions(pulumi.secret("#cloud-config\na: 1\n"));
+    expect(await isSecret(fromSecret.replacementTrigger as pulumi.Output<string>)).toBe(false);
+    expect(await valueOf(fromSecret.replacementTrigger)).toBe(await valueOf(options.replacementTrigger));
+    const other = components.gatewayServerOptions("#cloud-config\na: 2\n");
+    expect(await valueOf(other.replacementTrigger)).not.toBe(await valueOf(options.replacementTrigger));
+  });
+
+  it("exports what each concentrator must configure toward the gateway", async () => {
+    expect(await valueOf(rotated.concentratorPeers)).toEqual([
+      { concentrator: "apn-primary", allowedIps: { rewriteOn: ["10.5.1.1/32"], rewriteOff: ["10.5.1.1/32", "100.64.0.0/15"], current: ["10.5.1.1/32", "100.64.0.0/15"] } },
+      { concentrator: "apn-secondary", allowedIps: { rewriteOn: ["10.5.1.1/32"], rewriteOff: ["10.5.1.1/32", "100.64.0.0/15"], current: ["10.5.1.1/32", "100.64.0.0/15"] } },
+    ]);
   });
 });

@@ -87,14 +87,14 @@ describe("nft -c -f", () => {
   });
 
   it("accepts the steering transaction on top of the ruleset", () => {
-    const update = renderSteeringUpdate(["10.4.0.7", "10.4.1.3"], { buckets: options.steering.buckets, seed: 0 });
+    const update = renderSteeringUpdate([{ name: "a", address: "100.64.7.1" }, { name: "b", address: "100.64.9.1" }], { buckets: options.steering.buckets, seed: 0 });
     const result = nftCheck(update, renderGatewayRuleset(options));
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
   });
 
   it("rejects the steering transaction without the ruleset it updates", () => {
-    const update = renderSteeringUpdate(["10.4.0.7"], { buckets: 4, seed: 0 });
+    const update = renderSteeringUpdate([{ name: "a", address: "100.64.7.1" }], { buckets: 4, seed: 0 });
     expect(nftCheck(update).status).not.toBe(0);
   });
 
@@ -108,8 +108,12 @@ describe("nft -c -f", () => {
 
 describe("jq", () => {
   it("compiles the decision program", () => {
-    const result = run("jq", ["-n", "--arg", "labelKey", "k", "--arg", "labelValue", "v", "--arg", "decoderService", "d", "--argjson", "buckets", "4", STEERING_TARGETS_JQ], "");
+    const result = run(
+      "jq",
+      ["-n", "--arg", "labelKey", "k", "--arg", "labelValue", "v", "--arg", "decoderService", "d", "--argjson", "buckets", "4", "--arg", "routes", "", "--argjson", "now", "0", STEERING_TARGETS_JQ],
+      "",
+    );
     expect(result.stderr).toBe("");
-    expect(JSON.parse(result.stdout)).toEqual({ targets: [], buckets: [] });
+    expect(JSON.parse(result.stdout)).toEqual({ targets: [], buckets: [], mesh: { kiloNodes: [], unrouted: [], unroutedIngress: [], withoutEndpoint: [] } });
   });
 });

@@ -6,18 +6,21 @@ import { healthyNodes, runDecision } from "./support/fixtures";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "./support/netns";
 import { gatewayOptions } from "./support/options";
 import { run, requireTool } from "./support/tools";
-import { disableChecksumOffload, exchange, writeUdpHelper, type Datagram, type Send } from "./support/udp";
+import { disableChecksumOffload, exchange, tcpProbe, writeUdpHelper, type Datagram, type Send } from "./support/udp";
 
 /*
  * The real rendered ruleset and a steering map rendered by the agent, loaded in a "gateway" namespace between a
  * "device side" namespace (on the gateway's uplink interface, owning the device subnet 10.128.0.0/14 and an
  * outside range 192.168.77.0/24), a second device-side namespace (10.200.0.0/16) and a "cluster side" namespace
- * (on the gateway's kilo0, owning two ingress nodes' Kilo IPs and a pod IP). Plain veth routing stands in for
- * WireGuard. The gateway's interfaces carry the rendered names, so the ruleset's iifname/oifname rules apply.
+ * (on the gateway's kilo0, owning two ingress nodes' steering addresses, the first addresses of their pod CIDRs,
+ * a node's Kilo IP and a pod IP). Plain veth routing stands in for WireGuard. The gateway's interfaces carry the
+ * rendered names, so the ruleset's iifname/oifname rules apply.
  */
 
-const KILO_IPS = ["10.4.0.1", "10.4.0.2"];
+const TARGETS = ["100.64.1.1", "100.64.2.1"];
+const KILO_IP = "10.4.0.1";
 const POD = "100.64.1.10";
+const DOWNLINK_PORT = 40000;
 const INGRESS = "10.5.1.1:5683";
 
 const gw = uniqueNetnsName("gw");
@@ -40,7 +43,7 @@ function loadGateway(options: ResolvedGatewayOptions): void {
   const agent = join(work, "agent");
   writeFileSync(agent, renderSteeringAgentScript(options));
   const decision = runDecision(healthyNodes(2), options.steering.buckets);
-  expect(decision.targets).toEqual(KILO_IPS);
+  expect(decision.targets.map((target) => target.address)).toEqual(TARGETS);
   const rendered = run("bash", [agent, "render"], JSON.stringify(decision));
   if (rendered.status !== 0) throw new Error(rendered.stderr);
   const update = join(work, "steer.nft");
@@ -57,7 +60,7 @@ function unload(): void {
 const uplinkSends = (count: number, port: number): Send[] =>
   Array.from({ length: count }, (_, i) => ({ from: `10.128.${i}.${i + 1}:${port}`, to: INGRESS, data: `device-${i}` }));
 
-const kiloEndpoints = KILO_IPS.map((address) => `${address}:5683`);
+const kiloEndpoints = TARGETS.map((address) => `${address}:5683`);
 
 beforeAll(() => {
   for (const tool of ["ip", "nft", "conntrack", "python3", "jq", "bash"]) requireTool(tool);
@@ -96,7 +99,7 @@ beforeAll(() => {
 
   ip(cluster, "addr", "add", "172.31.2.2/30", "dev", "clu0");
   ip(cluster, "link", "set", "clu0", "up");
-  for (const address of [...KILO_IPS, POD]) ip(cluster, "addr", "add", `${address}/32`, "dev", "lo");
+  for (const address of [...TARGETS, KILO_IP, POD]) ip(cluster, "addr", "add", `${address}/32`, "dev", "lo");
   ip(cluster, "route", "add", "default", "via", "172.31.2.1");
 
   // Full checksums on the way to the devices, and checked on arrival: a bad rewrite would be dropped.
@@ -114,17 +117,25 @@ describe("without the ruleset (control: the topology itself forwards everything)
     unload();
     const toDevice = await exchange(helper, devicesB, ["10.200.0.9:6000"], devices, [{ from: "10.128.0.50:40000", to: "10.200.0.9:6000", data: "d2d" }]);
     expect(toDevice.map((d) => d.from)).toEqual(["10.128.0.50:40000"]);
-    const outside = await exchange(helper, cluster, kiloEndpoints, devices, [{ from: "192.168.77.5:40000", to: "10.4.0.1:5683", data: "outside" }]);
+    const outside = await exchange(helper, cluster, [`${KILO_IP}:5683`], devices, [{ from: "192.168.77.5:40000", to: `${KILO_IP}:5683`, data: "outside" }]);
     expect(outside.map((d) => d.from)).toEqual(["192.168.77.5:40000"]);
+  });
+
+  it("forwards TCP and UDP from a device straight to a pod, and a pod's datagram to any device port", async () => {
+    expect((await tcpProbe(helper, cluster, [`${POD}:8080`], devices, "10.128.0.9:41000", `${POD}:8080`)).connect).toBe("connected");
+    const direct = await exchange(helper, cluster, [`${POD}:5683`], devices, [{ from: "10.128.0.9:40000", to: `${POD}:5683`, data: "direct" }]);
+    expect(direct.map((d) => d.data)).toEqual(["direct"]);
+    const otherPort = await exchange(helper, devices, ["10.128.7.8:6000"], cluster, [{ from: `${POD}:5683`, to: "10.128.7.8:6000", data: "other" }]);
+    expect(otherPort.map((d) => d.data)).toEqual(["other"]);
   });
 });
 
 describe.each([false, true])("with the rendered ruleset (downlinkSourceRewrite %s)", (rewrite) => {
-  const options = resolveGatewayOptions(gatewayOptions({ downlinkSourceRewrite: rewrite }));
+  const options = resolveGatewayOptions(gatewayOptions({ downlinkSourceRewrite: rewrite, downlinkPorts: [DOWNLINK_PORT] }));
 
   beforeAll(() => loadGateway(options));
 
-  it("steers device datagrams to the ingress address to a Kilo IP, source unchanged, the same node per device", async () => {
+  it("steers device datagrams to the ingress address to a node's steering address, source unchanged, the same node per device", async () => {
     const first = await exchange(helper, cluster, kiloEndpoints, devices, uplinkSends(24, 40000));
     expect(first).toHaveLength(24);
     const nodeOf = new Map<string, string>();
@@ -147,16 +158,42 @@ describe.each([false, true])("with the rendered ruleset (downlinkSourceRewrite %
     expect(toDevice).toEqual([]);
     const outside = await exchange(helper, cluster, kiloEndpoints, devices, [
       { from: "192.168.77.5:40000", to: INGRESS, data: "outside-ingress" },
-      { from: "192.168.77.5:40001", to: "10.4.0.1:5683", data: "outside-direct" },
+      { from: "192.168.77.5:40001", to: `${KILO_IP}:5683`, data: "outside-direct" },
     ]);
     expect(outside).toEqual([]);
   });
 
-  it(`delivers a downlink from a pod with ${rewrite ? "the ingress address and port" : "the pod address"} as source`, async () => {
-    const received: Datagram[] = await exchange(helper, devices, ["10.128.7.8:40000"], cluster, [
-      { from: `${POD}:5683`, to: "10.128.7.8:40000", data: "downlink" },
+  it("drops TCP from a device address to a pod and to a node's Kilo IP", async () => {
+    for (const to of [`${POD}:8080`, `${KILO_IP}:10250`, `${TARGETS[0]}:10250`]) {
+      const probe = await tcpProbe(helper, cluster, [to], devices, "10.128.0.9:41001", to);
+      expect({ to, ...probe }).toEqual({ to, connect: "timeout", accepted: [] });
+    }
+  });
+
+  it("drops UDP from a device straight to a pod, a node's Kilo IP or a steering address", async () => {
+    const direct = await exchange(helper, cluster, [`${POD}:5683`, `${KILO_IP}:5683`, `${TARGETS[1]}:5683`], devices, [
+      { from: "10.128.0.9:40000", to: `${POD}:5683`, data: "to-pod" },
+      { from: "10.128.0.9:40000", to: `${KILO_IP}:5683`, data: "to-kilo-ip" },
+      { from: "10.128.0.9:40000", to: `${TARGETS[1]}:5683`, data: "to-steering-address" },
     ]);
-    expect(received).toEqual([{ to: "10.128.7.8:40000", from: rewrite ? INGRESS : `${POD}:5683`, data: "downlink" }]);
+    expect(direct).toEqual([]);
+  });
+
+  it("drops cluster -> device traffic other than downlinks: other ports, TCP, non-pod sources", async () => {
+    const udp = await exchange(helper, devices, ["10.128.7.8:6000", `10.128.7.8:${DOWNLINK_PORT}`], cluster, [
+      { from: `${POD}:5683`, to: "10.128.7.8:6000", data: "not-a-downlink-port" },
+      { from: `${KILO_IP}:5683`, to: `10.128.7.8:${DOWNLINK_PORT}`, data: "from-a-kilo-ip" },
+    ]);
+    expect(udp).toEqual([]);
+    const tcp = await tcpProbe(helper, devices, [`10.128.7.8:${DOWNLINK_PORT}`], cluster, `${POD}:41002`, `10.128.7.8:${DOWNLINK_PORT}`);
+    expect(tcp).toEqual({ connect: "timeout", accepted: [] });
+  });
+
+  it(`delivers a downlink from a pod with ${rewrite ? "the ingress address and port" : "the pod address"} as source`, async () => {
+    const received: Datagram[] = await exchange(helper, devices, [`10.128.7.8:${DOWNLINK_PORT}`], cluster, [
+      { from: `${POD}:5683`, to: `10.128.7.8:${DOWNLINK_PORT}`, data: "downlink" },
+    ]);
+    expect(received).toEqual([{ to: `10.128.7.8:${DOWNLINK_PORT}`, from: rewrite ? INGRESS : `${POD}:5683`, data: "downlink" }]);
   });
 
   it("never rewrites the device side of a reply's flow: the uplink still carries the device source", async () => {

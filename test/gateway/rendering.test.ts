@@ -17,7 +17,8 @@ import {
 } from "../../infra/gateway";
 import { CONCENTRATOR_PUBLIC_KEY, KILO_PRIVATE_KEY, KUBECONFIG, UPLINK_PRIVATE_KEY, gatewayOptions } from "./support/options";
 
-const options = resolveGatewayOptions(gatewayOptions());
+const DOWNLINK_PORTS = [...Array.from({ length: 256 }, (_, i) => 20255 - i), 5683, 5683];
+const options = resolveGatewayOptions(gatewayOptions({ downlinkPorts: DOWNLINK_PORTS }));
 
 const FILTER_TABLE_HEAD = `#!/usr/sbin/nft -f
 
@@ -32,13 +33,6 @@ table inet iot_gateway_filter {
 		flags interval
 		auto-merge
 		elements = { 10.128.0.0/14, 10.200.0.0/16 }
-	}
-
-	set cluster_ranges {
-		type ipv4_addr
-		flags interval
-		auto-merge
-		elements = { 10.4.0.0/16, 100.64.0.0/15 }
 	}
 
 	set concentrators {
@@ -71,9 +65,11 @@ table inet iot_gateway_filter {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state invalid drop
-		ip saddr @device_subnets ip daddr @device_subnets drop comment "never device to device"
-		iifname "wg-uplink" oifname "kilo0" ip saddr @device_subnets ip daddr @cluster_ranges accept comment "devices to steered ingress nodes and pods"
-		iifname "kilo0" oifname "wg-uplink" ip saddr @cluster_ranges ip daddr @device_subnets accept comment "replies and downlinks to devices"
+		iifname "wg-uplink" oifname "kilo0" ip saddr @device_subnets meta l4proto udp ct status dnat ct original ip daddr 10.5.1.1 ct original proto-dst 5683 accept comment "device datagrams the steering DNAT rewrote, and nothing else"
+		iifname "kilo0" oifname "wg-uplink" ip daddr @device_subnets meta l4proto udp ct direction reply ct status dnat ct original ip daddr 10.5.1.1 ct original proto-dst 5683 accept comment "replies of steered flows"
+		iifname "kilo0" oifname "wg-uplink" ip saddr 100.64.0.0/15 ip daddr @device_subnets udp dport { 5683, 20000-20255 } ct direction original accept comment "downlinks from pods to the devices' downlink ports"
+		iifname "wg-uplink" oifname "kilo0" ct state related icmp type { destination-unreachable, time-exceeded, parameter-problem } accept comment "ICMP errors about allowed flows"
+		iifname "kilo0" oifname "wg-uplink" ct state related icmp type { destination-unreachable, time-exceeded, parameter-problem } accept comment "ICMP errors about allowed flows"
 	}
 `;
 
@@ -101,17 +97,23 @@ describe("nftables ruleset", () => {
   });
 
   it("adds only the cluster -> device source rewrite with downlinkSourceRewrite", () => {
-    const text = renderGatewayRuleset(resolveGatewayOptions(gatewayOptions({ downlinkSourceRewrite: true })));
+    const text = renderGatewayRuleset(resolveGatewayOptions(gatewayOptions({ downlinkSourceRewrite: true, downlinkPorts: DOWNLINK_PORTS })));
     expect(text).toBe(
       `${FILTER_TABLE_HEAD}
 	chain downlink_source {
 		type filter hook postrouting priority srcnat; policy accept;
-		oifname "wg-uplink" ip saddr @cluster_ranges ip daddr @device_subnets udp sport set 5683 ip saddr set 10.5.1.1 comment "cluster to device only: source becomes the ingress address and port"
+		oifname "wg-uplink" ip saddr 100.64.0.0/15 ip daddr @device_subnets udp sport set 5683 ip saddr set 10.5.1.1 comment "cluster to device only: source becomes the ingress address and port"
 	}
 }
 ${NAT_TABLE_TEXT}`,
     );
     expect(text).not.toMatch(/masquerade|snat to/);
+  });
+
+  it("forwards no downlinks without downlink ports, only replies of steered flows", () => {
+    const text = renderGatewayRuleset(resolveGatewayOptions(gatewayOptions()));
+    expect(text).not.toContain("downlinks from pods");
+    expect(text).toContain('comment "replies of steered flows"');
   });
 
   it("declares an empty admin set (SSH closed) and a dedicated ingress address", () => {
@@ -318,7 +320,7 @@ describe("cloud-init", () => {
   });
 
   it("serialises to #cloud-config YAML that parses back to the same object", () => {
-    const text = renderGatewayCloudInit(gatewayOptions());
+    const text = renderGatewayCloudInit(gatewayOptions({ downlinkPorts: DOWNLINK_PORTS }));
     expect(text.startsWith("#cloud-config\n")).toBe(true);
     // Scaleway's user data limit for the cloud-init key, with room for a large kubeconfig.
     expect(text.length).toBeLessThan(64_000);

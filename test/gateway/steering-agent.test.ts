@@ -1,9 +1,12 @@
+import { spawn } from "child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import {
   DEFAULT_GATEWAY_PATHS,
+  MESH_STATUS_FILE,
   STEERING_EXIT_API_ERROR,
+  STEERING_EXIT_MESH_STALE,
   STEERING_EXIT_NOTHING_APPLIED,
   STEERING_EXIT_NO_TARGETS,
   STEERING_TARGETS_JQ,
@@ -12,24 +15,40 @@ import {
   renderSteeringUpdate,
   resolveGatewayOptions,
   type GatewayPaths,
+  type SteeringTarget,
 } from "../../infra/gateway";
-import { apiLists, envoyPod, healthyNodes, type ApiState } from "./support/fixtures";
+import { generateKeyPair } from "../../infra/wireguard";
+import { apiLists, envoyPod, healthyNodes, nodeKey, type ApiState, type WgPeer } from "./support/fixtures";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "./support/netns";
 import { gatewayOptions } from "./support/options";
 import { requireTool, run, type RunResult } from "./support/tools";
 
 /*
- * The agent's `sync` run for real (bash, jq, nft, conntrack) in a namespace holding the rendered ruleset, against a
- * stand-in kubectl that serves fixture API lists or fails like an unreachable API server.
+ * The agent's `sync` run for real (bash, jq, nft, conntrack, wg) in a namespace holding the rendered ruleset and a
+ * real (wireguard-go) Kilo interface whose peers the test sets as kgctl connect would, against a stand-in kubectl
+ * that serves fixture API lists or fails like an unreachable API server.
  */
 
-const options = resolveGatewayOptions(gatewayOptions());
+// Interface names are global to the machine for wireguard-go (its control socket), so this one is unique to the run.
+const KILO_IFACE = `kst${process.pid % 100000}`;
+const options = resolveGatewayOptions(gatewayOptions({ kilo: { interfaceName: KILO_IFACE } }));
 const ns = uniqueNetnsName("agent");
+let wireguardPid: number | undefined;
+/** Nodes seen by Kilo just now: the agent checks Kilo's 60 s freshness against the real clock. */
+const healthy = (count: number): ApiState => healthyNodes(count, Math.floor(Date.now() / 1000) - 5);
+
+/** Sets the Kilo interface's peers to exactly `peers`, as kgctl connect's ConfigureDevice with ReplacePeers does. */
+function setPeers(peers: readonly WgPeer[]): void {
+  const current = nsExec(ns, "wg", ["show", KILO_IFACE, "peers"]).split("\n").filter(Boolean);
+  for (const key of current) nsExec(ns, "wg", ["set", KILO_IFACE, "peer", key, "remove"]);
+  for (const peer of peers) nsExec(ns, "wg", ["set", KILO_IFACE, "peer", peer.key, "allowed-ips", peer.allowedIps.join(",")]);
+}
 let work = "";
 let paths: GatewayPaths = DEFAULT_GATEWAY_PATHS;
 let agent = "";
 
 function serve(state: ApiState): void {
+  setPeers(state.peers);
   const lists = apiLists(state);
   writeFileSync(join(work, "api/nodes.json"), JSON.stringify(lists.nodes));
   writeFileSync(join(work, "api/pods.json"), JSON.stringify(lists.pods));
@@ -45,7 +64,7 @@ function sync(): RunResult {
   return run("ip", ["netns", "exec", ns, "bash", agent, "sync"]);
 }
 
-/** The map as bucket -> Kilo IP, read back from the kernel. */
+/** The map as bucket -> steering address, read back from the kernel. */
 function loadedMap(): string[] {
   const text = nsExec(ns, "nft", ["list", "map", "ip", "iot_gateway_nat", "steer_buckets"]);
   const buckets: string[] = [];
@@ -57,10 +76,10 @@ function steerChain(): string {
   return nsExec(ns, "nft", ["list", "chain", "ip", "iot_gateway_nat", "steer"]);
 }
 
-function insertFlow(device: string, kiloIp: string): void {
+function insertFlow(device: string, target: string): void {
   nsExec(ns, "conntrack", [
     "-I", "-p", "udp", "-s", device, "-d", options.ingress.address, "--sport", "40000", "--dport", String(options.ingress.port),
-    "-r", kiloIp, "-q", device, "--reply-port-src", String(options.ingress.port), "--reply-port-dst", "40000", "-t", "60",
+    "-r", target, "-q", device, "--reply-port-src", String(options.ingress.port), "--reply-port-dst", "40000", "-t", "60",
   ]);
 }
 
@@ -69,10 +88,14 @@ function flowTargets(): string[] {
   return [...listed.matchAll(/\[UNREPLIED\] src=(\S+)|sport=40000 dport=\d+ src=(\S+)/g)].map((m) => m[1] ?? m[2]).sort();
 }
 
-const spread = (ips: readonly string[]): string[] => renderSteeringUpdate(ips, { buckets: 256, seed: 0 }).match(/\d+ : [\d.]+/g)!.map((e) => e.split(" : ")[1]);
+const target = (i: number): SteeringTarget => ({ name: `ingress-${i}`, address: `100.64.${i}.1` });
+const spread = (targets: readonly SteeringTarget[]): string[] =>
+  renderSteeringUpdate(targets, { buckets: 256, seed: 0 }).match(/\d+ : [\d.]+/g)!.map((e) => e.split(" : ")[1]);
+const meshStatus = (): { state: string; unroutedSince: Record<string, number> } =>
+  JSON.parse(readFileSync(join(paths.steeringStateDir, MESH_STATUS_FILE), "utf8"));
 
-beforeAll(() => {
-  for (const tool of ["ip", "nft", "conntrack", "jq", "bash"]) requireTool(tool);
+beforeAll(async () => {
+  for (const tool of ["ip", "nft", "conntrack", "jq", "bash", "wg", "wireguard-go"]) requireTool(tool);
   work = mkdtempSync(join(tmpdir(), "steering-agent-"));
   mkdirSync(join(work, "api"));
   const kubectl = join(work, "kubectl");
@@ -101,6 +124,7 @@ esac
     nft: run("sh", ["-c", "command -v nft"]).stdout.trim(),
     conntrack: run("sh", ["-c", "command -v conntrack"]).stdout.trim(),
     jq: run("sh", ["-c", "command -v jq"]).stdout.trim(),
+    wg: run("sh", ["-c", "command -v wg"]).stdout.trim(),
   };
   writeFileSync(paths.steeringProgram, STEERING_TARGETS_JQ);
   agent = join(work, "iot-steering-agent");
@@ -109,9 +133,26 @@ esac
   const ruleset = join(work, "ruleset.nft");
   writeFileSync(ruleset, renderGatewayRuleset(options));
   nsExec(ns, "nft", ["-f", ruleset]);
+  const sock = `/var/run/wireguard/${KILO_IFACE}.sock`;
+  rmSync(sock, { force: true });
+  const child = spawn("ip", ["netns", "exec", ns, "wireguard-go", "-f", KILO_IFACE], { stdio: "ignore", detached: true });
+  child.unref();
+  wireguardPid = child.pid;
+  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  const key = join(work, "kilo.key");
+  writeFileSync(key, generateKeyPair().privateKey);
+  nsExec(ns, "wg", ["set", KILO_IFACE, "private-key", key]);
 });
 
 afterAll(() => {
+  if (wireguardPid !== undefined) {
+    try {
+      process.kill(wireguardPid);
+    } catch {
+      /* already gone */
+    }
+  }
+  rmSync(`/var/run/wireguard/${KILO_IFACE}.sock`, { force: true });
   deleteNetns(ns);
   if (work !== "") rmSync(work, { recursive: true, force: true });
 });
@@ -127,15 +168,16 @@ describe("steering agent sync", () => {
 
   it("applies the map for the healthy ingress nodes, querying the configured objects", () => {
     rmSync(join(work, "kubectl.log"), { force: true });
-    serve(healthyNodes(2));
+    serve(healthy(2));
     const result = sync();
-    expect(result.stderr).toBe("applied steering to: 10.4.0.1 10.4.0.2\n");
+    expect(result.stderr).toBe("applied steering to: ingress-1=100.64.1.1 ingress-2=100.64.2.1\n");
     expect(result.status).toBe(0);
     expect(steerChain()).toContain("dnat to jhash ip saddr mod 256 seed 0x0 map @steer_buckets");
-    expect(loadedMap()).toEqual(spread(["10.4.0.1", "10.4.0.2"]));
+    expect(loadedMap()).toEqual(spread([target(1), target(2)]));
     expect(readFileSync(join(paths.steeringRunDir, "applied.nft"), "utf8")).toBe(
-      renderSteeringUpdate(["10.4.0.1", "10.4.0.2"], { buckets: 256, seed: 0 }),
+      renderSteeringUpdate([target(1), target(2)], { buckets: 256, seed: 0 }),
     );
+    expect(meshStatus()).toMatchObject({ state: "synced", unroutedSince: {} });
     const config = paths.kubeconfig;
     expect(readFileSync(join(work, "kubectl.log"), "utf8")).toBe(
       [
@@ -162,7 +204,7 @@ describe("steering agent sync", () => {
   });
 
   it("treats an error object instead of a list as an API failure", () => {
-    serve(healthyNodes(2));
+    serve(healthy(2));
     writeFileSync(join(work, "api/pods.json"), JSON.stringify({ kind: "Status", status: "Failure", code: 403 }));
     const before = loadedMap();
     expect(sync().status).toBe(STEERING_EXIT_API_ERROR);
@@ -171,24 +213,65 @@ describe("steering agent sync", () => {
 
   it("keeps the last good map when no node qualifies, instead of dropping every device", () => {
     const before = loadedMap();
-    serve({ ...healthyNodes(2), envoyPods: [envoyPod("ingress-1", false), envoyPod("ingress-2", false)] });
+    serve({ ...healthy(2), envoyPods: [envoyPod("ingress-1", false), envoyPod("ingress-2", false)] });
     const result = sync();
     expect(result.status).toBe(STEERING_EXIT_NO_TARGETS);
     expect(result.stderr).toContain("no ingress node");
     expect(loadedMap()).toEqual(before);
   });
 
+  it("keeps the last good map when the Kilo interface cannot be read", () => {
+    serve(healthy(2));
+    expect(sync().status).toBe(0);
+    const before = loadedMap();
+    const missing = join(work, "agent-missing-iface");
+    const other = resolveGatewayOptions(gatewayOptions({ kilo: { interfaceName: "nosuchkilo0" } }));
+    writeFileSync(missing, renderSteeringAgentScript(other, paths));
+    const result = run("ip", ["netns", "exec", ns, "bash", missing, "sync"]);
+    expect(result.stderr).toContain("error: cannot read the WireGuard peers of nosuchkilo0; keeping the last good steering map\n");
+    expect(result.status).toBe(STEERING_EXIT_API_ERROR);
+    expect(loadedMap()).toEqual(before);
+  });
+
+  it("steers only to nodes the Kilo interface routes, and reports a node left unrouted for too long", () => {
+    const state = healthy(2);
+    serve({ ...state, peers: state.peers.filter((peer) => peer.key !== nodeKey("ingress-2")) });
+    const pending = sync();
+    expect(pending.stderr).toBe("applied steering to: ingress-1=100.64.1.1\n");
+    expect(pending.status).toBe(0);
+    expect(loadedMap()).toEqual(Array(256).fill("100.64.1.1"));
+    const status = meshStatus();
+    expect(status.state).toBe("pending");
+    // As if ingress-2 had been unrouted for 200 s (the limit is 90 s: three kgctl resync periods).
+    const file = join(paths.steeringStateDir, MESH_STATUS_FILE);
+    writeFileSync(file, JSON.stringify({ ...status, unroutedSince: { "ingress-2": status.unroutedSince["ingress-2"] - 200 } }));
+    const stale = sync();
+    expect(stale.stderr).toMatch(
+      new RegExp(`^warning: stale mesh config: nodes ingress-2 are not routed by ${KILO_IFACE} \\(for 20[0-9] s; every node was routed at \\d{4}-\\d\\d-\\d\\dT[\\d:]+Z\\); ready ingress nodes left out of steering: ingress-2\n$`),
+    );
+    expect(stale.status).toBe(STEERING_EXIT_MESH_STALE);
+    expect(meshStatus().state).toBe("stale");
+    // kgctl catches up: the node is routed and steered to again, and the agent says so.
+    serve(state);
+    const recovered = sync();
+    expect(recovered.stderr).toBe(
+      `mesh config in sync again: ${KILO_IFACE} routes every node Kilo counts\napplied steering to: ingress-1=100.64.1.1 ingress-2=100.64.2.1\n`,
+    );
+    expect(recovered.status).toBe(0);
+    expect(loadedMap()).toEqual(spread([target(1), target(2)]));
+  });
+
   it("moves a leaving node's buckets and forgets the flows steered to it", () => {
-    insertFlow("10.128.0.1", "10.4.0.1");
-    insertFlow("10.128.0.2", "10.4.0.2");
-    expect(flowTargets()).toEqual(["10.4.0.1", "10.4.0.2"]);
-    const state = healthyNodes(2);
+    insertFlow("10.128.0.1", "100.64.1.1");
+    insertFlow("10.128.0.2", "100.64.2.1");
+    expect(flowTargets()).toEqual(["100.64.1.1", "100.64.2.1"]);
+    const state = healthy(2);
     serve({ ...state, envoyPods: [envoyPod("ingress-1", false), envoyPod("ingress-2")] });
     const result = sync();
-    expect(result.stderr).toBe("applied steering to: 10.4.0.2\n");
+    expect(result.stderr).toBe("applied steering to: ingress-2=100.64.2.1\n");
     expect(result.status).toBe(0);
-    expect(loadedMap()).toEqual(Array(256).fill("10.4.0.2"));
-    expect(flowTargets()).toEqual(["10.4.0.2"]);
+    expect(loadedMap()).toEqual(Array(256).fill("100.64.2.1"));
+    expect(flowTargets()).toEqual(["100.64.2.1"]);
   });
 
   it("restores the last good map after the ruleset was reloaded, even with the API down", () => {
@@ -199,7 +282,7 @@ describe("steering agent sync", () => {
     const result = sync();
     expect(result.status).toBe(STEERING_EXIT_API_ERROR);
     expect(steerChain()).toContain("jhash");
-    expect(loadedMap()).toEqual(Array(256).fill("10.4.0.2"));
+    expect(loadedMap()).toEqual(Array(256).fill("100.64.2.1"));
     expect(existsSync(join(paths.steeringStateDir, "decision.json"))).toBe(true);
   });
 

@@ -8,7 +8,7 @@ import { type EndpointSliceFixture } from "./eds";
  * The EDS sidecar logic reads the same EndpointSlices.
  */
 export interface ApiState {
-  nodes: KubeList<{ metadata: { name: string } }>;
+  nodes: KubeList<{ metadata: { name: string; annotations?: Record<string, string> } }>;
   envoyPods: KubeList<{ metadata: { name: string }; spec: { nodeName: string } }>;
   decoderSlices: KubeList<EndpointSliceFixture>;
 }
@@ -27,10 +27,46 @@ export function loadApiState(): ApiState {
   return { nodes: read(FILES.nodes), envoyPods: read(FILES.envoyPods), decoderSlices: read(FILES.decoderSlices) };
 }
 
-/** Writes the state where the replaying kubectl reads it. */
-export function writeApiState(state: ApiState, dir: string): void {
+/** What kg publishes on a node and the lab only knows at run time: the node's key and Kilo IP. */
+export interface KiloAnnotations {
+  readonly key: string;
+  readonly kiloIp: string;
+}
+
+/**
+ * Writes the state where the replaying kubectl reads it. kg's check-in is played too: every node in `kilo` gets its
+ * `kilo.squat.ai/key` and `wireguard-ip` and a `last-seen` of now (kg refreshes it every 30 s; pkg/k8s/backend.go).
+ */
+export function writeApiState(state: ApiState, dir: string, kilo: ReadonlyMap<string, KiloAnnotations> = new Map()): void {
   mkdirSync(dir, { recursive: true });
-  for (const [key, file] of Object.entries(FILES)) writeFileSync(join(dir, file), JSON.stringify(state[key as keyof ApiState], null, 2));
+  const now = String(Math.floor(Date.now() / 1000));
+  const nodes = {
+    ...state.nodes,
+    items: state.nodes.items.map((n) => {
+      const k = kilo.get(n.metadata.name);
+      if (k === undefined) return n;
+      const annotations = { ...(n.metadata.annotations ?? {}), "kilo.squat.ai/key": k.key, "kilo.squat.ai/wireguard-ip": `${k.kiloIp}/16`, "kilo.squat.ai/last-seen": now };
+      return { ...n, metadata: { ...n.metadata, annotations } };
+    }),
+  };
+  const out: ApiState = { ...state, nodes };
+  for (const [key, file] of Object.entries(FILES)) writeFileSync(join(dir, file), JSON.stringify(out[key as keyof ApiState], null, 2));
+}
+
+/** The state with one more node (general pool: no Envoy, no decoder). */
+export function withNode(state: ApiState, node: { name: string; podCidr: string; publicIp: string }): ApiState {
+  const item = {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: {
+      name: node.name,
+      labels: { "kubernetes.io/hostname": node.name, "k8s.scaleway.com/pool-name": "general" },
+      annotations: { "kilo.squat.ai/endpoint": `${node.publicIp}:51820`, "kilo.squat.ai/granularity": "location" },
+    },
+    spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] },
+    status: { conditions: [{ type: "Ready", status: "True" }] },
+  };
+  return { ...state, nodes: { ...state.nodes, items: [...state.nodes.items, item] } };
 }
 
 /** The same state with one node gone: the node, its Envoy pod and its decoder endpoints. */

@@ -15,12 +15,12 @@ import {
   type ResolvedGatewayOptions,
 } from "../../infra/gateway";
 import { type WireguardConfig, type WireguardKeyPair } from "../../infra/wireguard";
-import { replayKubectlScript, writeApiState, type ApiState } from "./api-state";
-import { CONCENTRATOR_PUBLIC_IP, CONCENTRATOR_WIREGUARD_PORT, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, INGRESS_PORT, NS, UPLINK_GATEWAY_IP, WIREGUARD_PORT, type LabNode } from "./plan";
+import { replayKubectlScript, writeApiState, type ApiState, type KiloAnnotations } from "./api-state";
+import { CONCENTRATOR_PUBLIC_IP, CONCENTRATOR_WIREGUARD_PORT, DEVICE_PORT, DEVICE_PORTS, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, INGRESS_PORT, NS, UPLINK_GATEWAY_IP, WIREGUARD_PORT } from "./plan";
 import { killPid, STATE_DIR, type ProcessRegistry } from "./processes";
 import { inNs, ipBatch, run } from "./shell";
-import { newKeys } from "./topology";
-import { applyWgQuick, applyWireguard, wgQuickAllowedIps } from "./wg";
+import { newKeys, type KiloMember } from "./topology";
+import { applyWgQuick, applyWireguard, reconfigureWireguard, wgQuickAllowedIps } from "./wg";
 
 export const ENVOY_NAMESPACE = "iot-ingress";
 export const DECODER_NAMESPACE = "iot-decoder";
@@ -46,7 +46,8 @@ export class LabGateway {
 
   constructor(
     private readonly registry: ProcessRegistry,
-    private readonly nodes: ReadonlyArray<{ node: LabNode; keys: WireguardKeyPair }>,
+    /** The mesh members kgctl sees now (scenario h adds and removes one). */
+    private readonly members: () => readonly KiloMember[],
     private readonly concentratorPublicKey: string,
     private readonly devices: number,
     private readonly log: (s: string) => void,
@@ -87,6 +88,8 @@ export class LabGateway {
       },
       ingress: { port: INGRESS_PORT },
       downlinkSourceRewrite: this.downlinkSourceRewrite,
+      // The devices' own ports (plan.ts: DEVICE_PORTS ports from DEVICE_PORT), where decoders send downlinks.
+      downlinkPorts: Array.from({ length: DEVICE_PORTS }, (_, i) => DEVICE_PORT + i),
       devices: { expectedCount: this.devices, reportIntervalSeconds: 60 },
       steering: { envoyNamespace: ENVOY_NAMESPACE, decoderNamespace: DECODER_NAMESPACE, decoderServiceName: DECODER_SERVICE },
       tools: { kgctl: { sha256: sha }, kubectl: { sha256: sha } },
@@ -118,10 +121,29 @@ export class LabGateway {
     // What wg-quick does besides setconf and Address: MTU, and a route per AllowedIPs entry.
     ipBatch(NS.gateway, [`link set ${o.uplink.interfaceName} mtu ${o.uplink.mtu}`, ...wgQuickAllowedIps(uplink).map((c) => `route replace ${c} dev ${o.uplink.interfaceName}`)]);
     this.pids.push(await applyWireguard(this.registry, NS.gateway, o.kilo.interfaceName, this.kgctlConnectConfig(o)));
-    // kgctl connect's PeerRoutes: every segment's pod CIDRs and WireGuard IP through the interface.
-    ipBatch(NS.gateway, [`link set ${o.kilo.interfaceName} mtu ${o.kilo.mtu}`, ...this.nodes.flatMap((n) => [`route replace ${n.node.podCidr} dev ${o.kilo.interfaceName}`, `route replace ${n.node.kiloIp}/32 dev ${o.kilo.interfaceName}`])]);
+    ipBatch(NS.gateway, [`link set ${o.kilo.interfaceName} mtu ${o.kilo.mtu}`]);
+    this.routeKilo(o);
     this.writeAgent(o);
     this.steer(state);
+  }
+
+  /** kgctl connect's resync after a topology change: the whole peer config replaced, routes for the new topology. */
+  kgctlSync(): void {
+    const o = this.options;
+    reconfigureWireguard(NS.gateway, o.kilo.interfaceName, this.kgctlConnectConfig(o));
+    this.routeKilo(o);
+  }
+
+  // kgctl connect's PeerRoutes (pkg/mesh/routes.go): every segment's pod CIDR via its WireGuard IP, and that IP itself,
+  // through the interface. Routes of members that left stay: the lab only ever adds (kgctl's route table would remove
+  // them, but a stale route on a WireGuard interface without a peer for it just drops).
+  private routeKilo(o: ResolvedGatewayOptions): void {
+    ipBatch(NS.gateway, this.members().flatMap((n) => [`route replace ${n.node.podCidr} via ${n.node.kiloIp} dev ${o.kilo.interfaceName} onlink`, `route replace ${n.node.kiloIp}/32 dev ${o.kilo.interfaceName}`]));
+  }
+
+  /** The annotations kg would publish for each member now. */
+  private kiloAnnotations(): Map<string, KiloAnnotations> {
+    return new Map(this.members().map((m) => [m.node.name, { key: m.keys.publicKey, kiloIp: m.node.kiloIp }]));
   }
 
   /** Tears WireGuard and the rules down, as a gateway reboot or crash would (connection tracking stays). */
@@ -148,16 +170,16 @@ export class LabGateway {
 
   /** Runs the steering agent once against `state`; returns the decision's targets. */
   steer(state: ApiState): string[] {
-    writeApiState(state, join(this.dir, "api"));
+    writeApiState(state, join(this.dir, "api"), this.kiloAnnotations());
     let stderr = "";
     try {
       stderr = run("ip", ["netns", "exec", NS.gateway, "bash", "-c", `${this.paths.steeringAgentScript} sync 2>&1`]);
     } catch (error) {
       throw new Error(`steering agent failed: ${(error as Error).message}`);
     }
-    const decision = JSON.parse(readFileSync(join(this.paths.steeringStateDir, "decision.json"), "utf8")) as { targets: string[]; buckets: string[] };
+    const decision = JSON.parse(readFileSync(join(this.paths.steeringStateDir, "decision.json"), "utf8")) as { targets: Array<{ name: string; address: string }> };
     if (stderr.trim()) this.log(`steering agent: ${stderr.trim()}`);
-    return decision.targets;
+    return decision.targets.map((t) => `${t.name}=${t.address}`);
   }
 
   private applySysctls(o: ResolvedGatewayOptions): void {
@@ -200,7 +222,7 @@ export class LabGateway {
   private kgctlConnectConfig(o: ResolvedGatewayOptions): WireguardConfig {
     return {
       interface: { privateKey: o.kiloPrivateKey, addresses: [`${o.tunnelAddress}/32`], listenPort: o.kilo.listenPort, table: "off" },
-      peers: this.nodes.map((n) => ({
+      peers: this.members().map((n) => ({
         name: n.node.name,
         publicKey: n.keys.publicKey,
         allowedIps: [n.node.podCidr, `${n.node.kiloIp}/32`],

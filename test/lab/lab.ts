@@ -9,7 +9,7 @@ import { STATE_DIR, type ProcessRegistry } from "./processes";
 import { inNs, run } from "./shell";
 import { settle } from "./measure";
 import { Decoder, DeviceFleet, EnvoyStandin } from "./standins";
-import { addNamespace, buildConcentrator, buildFleet, buildNode, buildPlainPath, buildUnderlay, newKeys, UNDERLAY_CONCENTRATOR, UNDERLAY_GATEWAY } from "./topology";
+import { addNamespace, buildConcentrator, buildFleet, buildNode, buildPlainPath, buildUnderlay, newKeys, UNDERLAY_CONCENTRATOR, UNDERLAY_GATEWAY, type KiloMember, type KiloNodeKeys } from "./topology";
 
 export const DECODER_CLUSTER = "decoder";
 export const DECODER_PORT_NAME = "udp";
@@ -37,6 +37,10 @@ export interface Lab {
   readonly nodes: LabNode[];
   readonly ingressNodes: LabNode[];
   readonly gateway: LabGateway;
+  /** The lab nodes with their Kilo keys. */
+  readonly nodeKeys: readonly KiloNodeKeys[];
+  /** Every member of the Kilo mesh now (the lab nodes, plus scenario h's joining node while it is there). */
+  readonly members: KiloMember[];
   readonly api: ApiState;
   readonly fleet: DeviceFleet;
   readonly decoders: Map<string, Decoder>; // by node name
@@ -59,7 +63,8 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
 
   const nodeKeys = nodes.map((node) => ({ node, keys: newKeys() }));
   const concentratorKeys: WireguardKeyPair = newKeys();
-  const gateway = new LabGateway(registry, nodeKeys, concentratorKeys.publicKey, devices, log);
+  const members: KiloMember[] = [...nodeKeys];
+  const gateway = new LabGateway(registry, () => members, concentratorKeys.publicKey, devices, log);
   const api = loadApiState();
   log("gateway: applying the rendered artifacts (sysctls, nftables, uplink, steering agent)");
   await gateway.start(api);
@@ -88,7 +93,7 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
   await warmUp(fleet, decoders, devices);
   await warmUp(plainFleet, new Map([["sink", plainSink]]), devices);
   for (const e of envoys.values()) await e.stats(); // every stand-in answers: started
-  return { devices, nodes, ingressNodes, gateway, api, fleet, decoders, envoys, plainFleet, plainSink, edsFile };
+  return { devices, nodes, ingressNodes, gateway, nodeKeys, members, api, fleet, decoders, envoys, plainFleet, plainSink, edsFile };
 }
 
 /**

@@ -15,7 +15,7 @@ import { buildStandins } from "./gobuild";
 import { buildLab } from "./lab";
 import { MAX_DEVICES } from "./plan";
 import { cleanAll, ProcessRegistry, takeRunLock } from "./processes";
-import { downlinkSourceRewrite, replyToObservedAddress, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
+import { downlinkSourceRewrite, forwardPolicy, kiloRenumbering, replyToObservedAddress, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
 import { run } from "./shell";
 
 interface Options {
@@ -105,6 +105,8 @@ async function main(): Promise<number> {
     record(await replyToObservedAddress(lab, rate));
     record(await downlinkSourceRewrite(lab, rate));
     record(await gatewayRestart(lab, Math.min(rate / 2, 2500)));
+    record(await kiloRenumbering(lab, Math.min(rate / 2, 2500)));
+    record(await forwardPolicy(lab, rate));
 
     process.stdout.write(`\nBenchmark (${opts.devices} devices; each attempt sends one datagram per device, or more to last 4 s; ${os.cpus().length} CPUs):\n`);
     process.stdout.write(benchTable([kilo, plain]) + "\n");

@@ -41,7 +41,8 @@ export interface LabNode {
   readonly podNs: string;
   readonly wgIf: string;
   readonly publicIp: string;
-  readonly kiloIp: string;
+  /** Kilo's WireGuard IP of the node: mutable, because Kilo renumbers nodes as others join and leave (scenario h). */
+  kiloIp: string;
   readonly podCidr: string;
   readonly podGatewayIp: string;
   readonly decoderPodIp: string;
@@ -49,9 +50,19 @@ export interface LabNode {
   readonly envoyPodName: string;
 }
 
+/**
+ * Kilo's WireGuard IPs for a set of node names, as Kilo allocates them on Kosmos: every node without an internal IP is
+ * its own segment `node:<name>`, segments are sorted by location and get the Kilo subnet's addresses in that order
+ * from network + 1 (squat/kilo pkg/mesh/topology.go `NewTopology`; pkg/mesh/ip.go `newAllocator`/`next`).
+ */
+export function kiloIpsByName(names: readonly string[]): Map<string, string> {
+  const sorted = [...new Set(names)].map((name) => `node:${name}`).sort();
+  return new Map(sorted.map((location, i) => [location.slice("node:".length), `10.4.${Math.floor((i + 1) / 256)}.${(i + 1) % 256}`]));
+}
+
 /** Three ingress nodes (so removing one leaves a choice) and one general node. */
 export function labNodes(): LabNode[] {
-  return [1, 2, 3, 4].map((i) => ({
+  const nodes = [1, 2, 3, 4].map((i) => ({
     name: i <= 3 ? `scw-lab-ingress-${i}` : `scw-lab-general-1`,
     index: i,
     ingress: i <= 3,
@@ -66,7 +77,13 @@ export function labNodes(): LabNode[] {
     decoderPodName: `decoder-${i}`,
     envoyPodName: `envoy-udp-ingress-${i}`,
   }));
+  const kiloIps = kiloIpsByName(nodes.map((n) => n.name));
+  for (const n of nodes) n.kiloIp = kiloIps.get(n.name)!;
+  return nodes;
 }
+
+/** A node that joins in scenario h; its name sorts before every lab node, so its joining renumbers them all. */
+export const JOINING_NODE = { name: "scw-lab-a-joining-1", podCidr: "100.64.9.0/24", publicIp: "198.51.100.99" } as const;
 
 export const NS = {
   internet: `${PREFIX}-inet`,

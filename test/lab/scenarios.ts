@@ -1,11 +1,13 @@
 import { readFileSync } from "fs";
 import { join } from "path";
-import { withoutNode } from "./api-state";
+import { withNode, withoutNode } from "./api-state";
 import { type Lab } from "./lab";
 import { roundTotals, settle, settleCount } from "./measure";
 import { STATE_DIR } from "./processes";
 import { sleep } from "./shell";
-import { DECODER_PORT } from "./plan";
+import { DECODER_PORT, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, JOINING_NODE, NS, kiloIpsByName, type LabNode } from "./plan";
+import { newKeys, resyncNode, type KiloMember } from "./topology";
+import { exchange, tcpProbe, writeUdpHelper } from "../gateway/support/udp";
 
 export interface ScenarioResult {
   readonly id: string;
@@ -241,6 +243,126 @@ export async function gatewayRestart(lab: Lab, rate: number): Promise<ScenarioRe
       recoveryMs === undefined
         ? "no recovery before the end of the stream"
         : `delivering again ${recoveryMs} ms after re-apply (lost ${lostBeforeRecovery} before that); afterwards lost ${postLost}/${postSent} over ${tailMs} ms`,
+    ],
+  };
+}
+
+/**
+ * (h) A node whose name sorts before every lab node joins and then leaves. Kilo renumbers the WireGuard IPs of every
+ * node after it both times (plan.ts `kiloIpsByName`, after pkg/mesh/topology.go); the lab plays kg on each node (new
+ * address, peer config replaced as kg does) and, a second later, kgctl connect on the gateway, then runs the
+ * steering agent. Steering targets the pod CIDRs and hashes node names, so no device may change node.
+ */
+export async function kiloRenumbering(lab: Lab, rate: number): Promise<ScenarioResult> {
+  const N = lab.devices;
+  const intervalMs = lab.gateway.options.steering.intervalSeconds * 1000;
+  const bucketMs = 100;
+  await lab.fleet.send(8, rate);
+  await settle(lab.decoders, 8, N);
+  const before = await placement(lab, 8);
+  const joiner: KiloMember = { node: { ...JOINING_NODE, kiloIp: "" }, keys: newKeys() };
+  const history = new Map<string, string[]>(lab.nodes.map((n) => [n.name, [n.kiloIp]]));
+  const targets: string[][] = [];
+  const renumber = (): void => {
+    const ips = kiloIpsByName(lab.members.map((m) => m.node.name));
+    lab.members.forEach((m, i) => {
+      const ip = ips.get(m.node.name)!;
+      const labNode = lab.nodes.find((n) => n.name === m.node.name);
+      if (labNode !== undefined) (labNode as LabNode).kiloIp = ip;
+      else lab.members[i] = { node: { ...m.node, kiloIp: ip }, keys: m.keys };
+    });
+    for (const n of lab.nodes) history.get(n.name)!.push(n.kiloIp);
+    for (const nk of lab.nodeKeys) resyncNode(nk, lab.members, lab.gateway.kiloKeys.publicKey, [DEVICE_SUBNET]);
+  };
+  const seconds = 14;
+  const streaming = lab.fleet.stream(9, rate, seconds);
+  await sleep(3000);
+  const joined = withNode(lab.api, JOINING_NODE);
+  lab.members.push(joiner);
+  renumber();
+  await sleep(1000); // kgctl connect resyncs later than the nodes' kg agents
+  lab.gateway.kgctlSync();
+  targets.push(lab.gateway.steer(joined));
+  await sleep(4000);
+  lab.members.splice(lab.members.findIndex((m) => m.node.name === JOINING_NODE.name), 1);
+  renumber();
+  await sleep(1000);
+  lab.gateway.kgctlSync();
+  targets.push(lab.gateway.steer(lab.api));
+  const s = await streaming;
+  const t = await settle(lab.decoders, 9, s.sent);
+  // Devices seen by two decoders within the stream changed node while it ran.
+  const seenOn = new Map<number, Set<string>>();
+  for (const [node, d] of lab.decoders) {
+    const file = join(STATE_DIR, `placement-9-${node}.txt`);
+    await d.writeDevices(9, file);
+    for (const line of readFileSync(file, "utf8").split("\n")) if (line) seenOn.set(Number(line), (seenOn.get(Number(line)) ?? new Set()).add(node));
+  }
+  const split = [...seenOn.values()].filter((nodes) => nodes.size > 1).length;
+  await lab.fleet.send(10, rate);
+  await settle(lab.decoders, 10, N);
+  const after = await placement(lab, 10);
+  const moved = [...before].filter(([dev, node]) => after.get(dev) !== undefined && after.get(dev) !== node).length;
+  // Loss over time: the longest run of 100 ms send buckets that lost anything.
+  const sent = new Map(Object.entries(s.buckets ?? {}).map(([k, v]) => [Number(k), v]));
+  const keys = [...sent.keys()].sort((a, b) => a - b);
+  let run = 0, longest = 0, lost = 0;
+  for (const b of keys) {
+    const l = sent.get(b)! - (t.buckets.get(b) ?? 0);
+    lost += Math.max(0, l);
+    run = l > 0 ? run + 1 : 0;
+    longest = Math.max(longest, run);
+  }
+  const lossWindowMs = longest * bucketMs;
+  const unchanged = targets.every((list) => list.join(" ") === targets[0].join(" "));
+  return {
+    id: "h",
+    title: `a node that sorts first (${JOINING_NODE.name}) joins and leaves, renumbering every Kilo IP: no device changes node, loss within one steering interval`,
+    passed: before.size === N && after.size === N && moved === 0 && split === 0 && unchanged && lossWindowMs <= intervalMs && t.sourceBad === 0 && s.errors === 0,
+    numbers: [
+      `Kilo IPs (before -> joined -> left): ${[...history].map(([n, ips]) => `${n} ${ips.join(" -> ")}`).join("; ")}`,
+      `steering after the join: ${targets[0]?.join(" ")}; after the leave: ${targets[1]?.join(" ")}`,
+      `stream ${s.sent} datagrams at ${Math.round(s.rate)}/s over ${seconds} s: lost ${lost} (${pct(lost, s.sent)}); longest loss window ${lossWindowMs} ms (steering interval ${intervalMs} ms)`,
+      `devices that changed node: ${moved}/${N} between rounds, ${split} within the stream (both must be 0)`,
+    ],
+  };
+}
+
+/**
+ * (i) The gateway's forward policy on the real data path: from a device address, TCP to a decoder pod and to a node's
+ * Kilo IP, and UDP straight to a pod, are dropped; the same TCP probes from the gateway's own tunnel address connect
+ * (the targets are reachable over Kilo); the ingress path and downlinks still pass.
+ */
+export async function forwardPolicy(lab: Lab, rate: number): Promise<ScenarioResult> {
+  const N = lab.devices;
+  const helper = join(STATE_DIR, "probe.py");
+  writeUdpHelper(helper);
+  const node = lab.ingressNodes[0];
+  const device = "10.131.255.200";
+  const pod = `${node.decoderPodIp}:8080`;
+  const kubelet = `${node.kiloIp}:10250`;
+  const fromDevice = [
+    { what: `TCP ${device} -> pod ${pod}`, ...(await tcpProbe(helper, node.podNs, [pod], NS.fleet, `${device}:45001`, pod)) },
+    { what: `TCP ${device} -> Kilo IP ${kubelet}`, ...(await tcpProbe(helper, node.ns, [kubelet], NS.fleet, `${device}:45002`, kubelet)) },
+  ];
+  const udp = await exchange(helper, node.podNs, [`${node.decoderPodIp}:7100`], NS.fleet, [{ from: `${device}:45003`, to: `${node.decoderPodIp}:7100`, data: "straight-to-pod" }]);
+  const control = [
+    await tcpProbe(helper, node.podNs, [pod], NS.gateway, `${GATEWAY_TUNNEL_IP}:45004`, pod),
+    await tcpProbe(helper, node.ns, [kubelet], NS.gateway, `${GATEWAY_TUNNEL_IP}:45005`, kubelet),
+  ];
+  const s = await lab.fleet.send(11, rate);
+  const t = await settle(lab.decoders, 11, N);
+  const dl = await downlinks(lab, 11, rate);
+  const dropped = fromDevice.every((p) => p.connect === "timeout" && p.accepted.length === 0) && udp.length === 0;
+  return {
+    id: "i",
+    title: "forward policy: from a device address, TCP to a pod and to a node's Kilo IP and UDP straight to a pod are dropped; ingress and downlinks pass",
+    passed: dropped && control.every((c) => c.connect === "connected") && s.errors === 0 && t.devices === N && t.sourceBad === 0 && dl.got.devices === N,
+    numbers: [
+      ...fromDevice.map((p) => `${p.what}: ${p.connect}, accepted ${p.accepted.length}`),
+      `UDP ${device} -> pod ${node.decoderPodIp}:7100: received ${udp.length}`,
+      `control from the gateway's tunnel address ${GATEWAY_TUNNEL_IP}: pod ${control[0].connect}, Kilo IP ${control[1].connect}`,
+      `ingress path: ${t.devices}/${N} devices delivered; downlinks: ${dl.got.devices}/${N} devices reached`,
     ],
   };
 }

@@ -16,7 +16,7 @@ import {
 } from "./plan";
 import { type ProcessRegistry } from "./processes";
 import { ipBatch, run, sysctl } from "./shell";
-import { applyWireguard } from "./wg";
+import { applyWireguard, reconfigureWireguard } from "./wg";
 
 export function addNamespace(ns: string): void {
   run("ip", ["netns", "add", ns]);
@@ -68,9 +68,14 @@ export async function buildConcentrator(
   ipBatch(NS.concentrator, gateway.routedToGateway.map((cidr) => `route replace ${cidr} dev ${IF.concentratorWg}`));
 }
 
-export interface KiloNodeKeys {
-  readonly node: LabNode;
+/** A member of the Kilo mesh: a lab node, or the joining node of scenario h (no namespace: it carries no traffic). */
+export interface KiloMember {
+  readonly node: { readonly name: string; readonly podCidr: string; readonly publicIp: string; readonly kiloIp: string };
   readonly keys: WireguardKeyPair;
+}
+
+export interface KiloNodeKeys extends KiloMember {
+  readonly node: LabNode;
 }
 
 /**
@@ -79,7 +84,7 @@ export interface KiloNodeKeys {
  * CIDR) plus the gateway Peer (AllowedIPs = tunnel /32 + device subnets). Routes: pod CIDRs
  * via the owning node's Kilo IP, the Peer's allowedIPs straight to the interface.
  */
-export function kiloNodeConfig(self: KiloNodeKeys, all: readonly KiloNodeKeys[], gatewayPublicKey: string, deviceSubnets: readonly string[]): WireguardConfig {
+export function kiloNodeConfig(self: KiloNodeKeys, all: readonly KiloMember[], gatewayPublicKey: string, deviceSubnets: readonly string[]): WireguardConfig {
   return {
     interface: { privateKey: self.keys.privateKey, addresses: [`${self.node.kiloIp}/${KILO_SUBNET_PREFIX}`], listenPort: WIREGUARD_PORT, table: "off" },
     peers: [
@@ -110,6 +115,16 @@ export async function buildNode(registry: ProcessRegistry, self: KiloNodeKeys, a
   veth(n.ns, hostIf, n.podNs, "eth0");
   ipBatch(n.ns, [`address add ${n.podGatewayIp}/24 dev ${hostIf}`, `link set ${hostIf} up`]);
   ipBatch(n.podNs, [`address add ${n.decoderPodIp}/24 dev eth0`, "link set eth0 up", `route add default via ${n.podGatewayIp}`]);
+}
+
+/** Kilo's reaction on a node to a topology change (renumbering): the new peer config and Kilo IP, routes to match. */
+export function resyncNode(self: KiloNodeKeys, all: readonly KiloMember[], gatewayPublicKey: string, deviceSubnets: readonly string[]): void {
+  const n = self.node;
+  reconfigureWireguard(n.ns, n.wgIf, kiloNodeConfig(self, all, gatewayPublicKey, deviceSubnets));
+  ipBatch(n.ns, [
+    ...all.filter((o) => o.node.name !== n.name).map((o) => `route replace ${o.node.podCidr} via ${o.node.kiloIp} dev ${n.wgIf}`),
+    ...[`${GATEWAY_TUNNEL_IP}/32`, ...deviceSubnets].map((cidr) => `route replace ${cidr} dev ${n.wgIf}`),
+  ]);
 }
 
 /** The benchmark's reference path: fleet -> router -> sink over plain veths, no WireGuard, no nftables. */

@@ -45,3 +45,19 @@ export async function applyWgQuick(registry: ProcessRegistry, ns: string, ifname
 export async function applyWireguard(registry: ProcessRegistry, ns: string, ifname: string, config: WireguardConfig): Promise<number> {
   return applyWgQuick(registry, ns, ifname, renderWireguardConfig(config));
 }
+
+/**
+ * Re-applies a config to a running interface the way kg and kgctl connect do: the whole peer list is replaced
+ * (`wg setconf`; Kilo's pkg/wireguard/conf.go `WGConfig` sets ReplacePeers) and the addresses are swapped.
+ */
+export function reconfigureWireguard(ns: string, ifname: string, config: WireguardConfig): void {
+  const dir = join(STATE_DIR, "wg");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `${ifname}.conf`);
+  writeFileSync(file, renderWireguardConfig(config), { mode: 0o600 });
+  const stripped = join(dir, `${ifname}.setconf`);
+  writeFileSync(stripped, inNs(ns, "wg-quick", ["strip", file]), { mode: 0o600 });
+  inNs(ns, "wg", ["setconf", ifname, stripped]);
+  const addresses = config.interface.addresses ?? [];
+  if (addresses.length > 0) ipBatch(ns, [`address flush dev ${ifname}`, ...addresses.map((a) => `address add ${a} dev ${ifname}`)]);
+}

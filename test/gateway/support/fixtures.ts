@@ -1,6 +1,8 @@
+import { createHash } from "crypto";
 import { writeFileSync } from "fs";
 import { join } from "path";
-import { STEERING_TARGETS_JQ, type SteeringDecision } from "../../../infra/gateway";
+import { MESH_STATUS_JQ, STEERING_TARGETS_JQ, type MeshFacts, type SteeringDecision } from "../../../infra/gateway";
+import { encodeKey } from "../../../infra/wireguard";
 import { withTempDir } from "./checkers";
 import { run } from "./tools";
 
@@ -8,23 +10,45 @@ import { run } from "./tools";
 
 export const INGRESS_LABEL = { key: "iot-udp-ingress/role", value: "ingress" };
 export const DECODER_SERVICE = "decoder";
+/** "Now" of the fixtures (Unix seconds); nodes were last seen 10 s before. */
+export const NOW = 1_800_000_000;
+
+/** The WireGuard public key kg would publish for a node (`kilo.squat.ai/key`): fixed per name. */
+export function nodeKey(name: string): string {
+  return encodeKey(createHash("sha256").update(`node-key-${name}`).digest());
+}
 
 export interface NodeSpec {
   readonly name: string;
+  /** `spec.podCIDR`; omitted: none (a node Kubernetes has not given a subnet yet). */
+  readonly podCidr?: string;
   /** Kilo annotation value, e.g. `10.4.0.1/16`; omitted: no annotation. */
   readonly kiloIp?: string;
+  /** `kilo.squat.ai/key`; default `nodeKey(name)`, null: none. */
+  readonly key?: string | null;
+  /** `kilo.squat.ai/endpoint`; default a public address, null: none (a node kg has not annotated yet). */
+  readonly endpoint?: string | null;
+  /** `kilo.squat.ai/last-seen`; default NOW - 10. */
+  readonly lastSeen?: number;
   readonly ingress?: boolean;
   readonly ready?: boolean;
 }
 
 export function node(spec: NodeSpec): object {
+  const annotations: Record<string, string> = { "kilo.squat.ai/last-seen": String(spec.lastSeen ?? NOW - 10) };
+  const key = spec.key === undefined ? nodeKey(spec.name) : spec.key;
+  if (key !== null) annotations["kilo.squat.ai/key"] = key;
+  const endpoint = spec.endpoint === undefined ? "203.0.113.50:51820" : spec.endpoint;
+  if (endpoint !== null) annotations["kilo.squat.ai/endpoint"] = endpoint;
+  if (spec.kiloIp !== undefined) annotations["kilo.squat.ai/wireguard-ip"] = spec.kiloIp;
   return {
     kind: "Node",
     metadata: {
       name: spec.name,
       labels: spec.ingress === false ? { "kubernetes.io/hostname": spec.name } : { [INGRESS_LABEL.key]: INGRESS_LABEL.value },
-      annotations: spec.kiloIp === undefined ? { "kilo.squat.ai/key": "x" } : { "kilo.squat.ai/wireguard-ip": spec.kiloIp },
+      annotations,
     },
+    spec: spec.podCidr === undefined ? {} : { podCIDR: spec.podCidr, podCIDRs: [spec.podCidr] },
     status: { conditions: [{ type: "Ready", status: spec.ready === false ? "False" : "True" }] },
   };
 }
@@ -56,10 +80,23 @@ export function decoderSlice(endpoints: readonly EndpointSpec[], service = DECOD
   };
 }
 
+/** One peer of the Kilo interface as `wg show <iface> allowed-ips` prints it. */
+export interface WgPeer {
+  readonly key: string;
+  readonly allowedIps: readonly string[];
+}
+
+/** `wg show <iface> allowed-ips` output (wireguard-tools src/show.c): key, a tab, the prefixes or `(none)`. */
+export function wgAllowedIps(peers: readonly WgPeer[]): string {
+  return peers.map((peer) => `${peer.key}\t${peer.allowedIps.length === 0 ? "(none)" : peer.allowedIps.join(" ")}\n`).join("");
+}
+
 export interface ApiState {
   readonly nodes: readonly object[];
   readonly envoyPods: readonly object[];
   readonly decoderSlices: readonly object[];
+  /** What the Kilo interface routes: the peers kgctl connect configured. */
+  readonly peers: readonly WgPeer[];
 }
 
 export function apiLists(state: ApiState): { nodes: object; pods: object; slices: object } {
@@ -70,22 +107,33 @@ export function apiLists(state: ApiState): { nodes: object; pods: object; slices
   };
 }
 
-/** A healthy ingress node: labelled, Ready, annotated, with a Ready Envoy and a ready local decoder. */
-export function healthyNodes(count: number): ApiState {
+/** The peer kgctl connect configures for a node that is its own segment: pod CIDR + Kilo IP (topology.go `PeerConf`). */
+export function nodePeer(name: string, podCidr: string, kiloIp: string): WgPeer {
+  return { key: nodeKey(name), allowedIps: [podCidr, `${kiloIp}/32`] };
+}
+
+/**
+ * Healthy ingress nodes `ingress-1..n`: labelled, Ready, annotated by Kilo, with pod CIDR 100.64.i.0/24, a Ready Envoy,
+ * a ready local decoder, and routed by the Kilo interface (a peer with their key and pod CIDR).
+ */
+export function healthyNodes(count: number, lastSeen = NOW - 10): ApiState {
   const names = Array.from({ length: count }, (_, i) => `ingress-${i + 1}`);
   return {
-    nodes: names.map((name, i) => node({ name, kiloIp: `10.4.0.${i + 1}/16` })),
+    nodes: names.map((name, i) => node({ name, podCidr: `100.64.${i + 1}.0/24`, kiloIp: `10.4.0.${i + 1}/16`, lastSeen })),
     envoyPods: names.map((name) => envoyPod(name)),
     decoderSlices: [decoderSlice(names.map((nodeName) => ({ nodeName, ready: true })))],
+    peers: names.map((name, i) => nodePeer(name, `100.64.${i + 1}.0/24`, `10.4.0.${i + 1}`)),
   };
 }
 
 /** Runs the decision program with the real jq, as the agent does (program from a file, same arguments). */
-export function runDecision(state: ApiState, buckets = 16): SteeringDecision {
+export function runDecision(state: ApiState, buckets = 16, now = NOW): Required<SteeringDecision> {
   const lists = apiLists(state);
   return withTempDir("decision-", (dir) => {
     const program = join(dir, "steering-targets.jq");
     writeFileSync(program, STEERING_TARGETS_JQ);
+    const routes = join(dir, "routes.txt");
+    writeFileSync(routes, wgAllowedIps(state.peers));
     const input = JSON.stringify({ nodes: lists.nodes, envoyPods: lists.pods, decoderSlices: lists.slices });
     const result = run(
       "jq",
@@ -95,11 +143,39 @@ export function runDecision(state: ApiState, buckets = 16): SteeringDecision {
         "--arg", "labelValue", INGRESS_LABEL.value,
         "--arg", "decoderService", DECODER_SERVICE,
         "--argjson", "buckets", String(buckets),
+        "--rawfile", "routes", routes,
+        "--argjson", "now", String(now),
         "-f", program,
       ],
       input,
     );
     if (result.status !== 0) throw new Error(`jq failed: ${result.stderr}`);
-    return JSON.parse(result.stdout) as SteeringDecision;
+    return JSON.parse(result.stdout) as Required<SteeringDecision>;
+  });
+}
+
+/** The agent's mesh status (MESH_STATUS_JQ with the real jq) for `facts`, after `previous`. */
+export interface MeshStatus {
+  readonly state: "synced" | "pending" | "stale";
+  readonly checkedAt: number;
+  readonly syncedAt: number | null;
+  readonly unroutedSince: Record<string, number>;
+  readonly unrouted: readonly string[];
+  readonly unroutedIngress: readonly string[];
+  readonly withoutEndpoint: readonly string[];
+  readonly message: string | null;
+}
+
+export function runMeshStatus(facts: MeshFacts, previous: MeshStatus | undefined, now: number, staleAfter = 90, iface = "kilo0"): MeshStatus {
+  return withTempDir("mesh-", (dir) => {
+    const previousFile = join(dir, "previous.json");
+    writeFileSync(previousFile, previous === undefined ? "" : JSON.stringify(previous));
+    const result = run(
+      "jq",
+      ["-c", "--slurpfile", "previous", previousFile, "--argjson", "now", String(now), "--argjson", "staleAfter", String(staleAfter), "--arg", "iface", iface, MESH_STATUS_JQ],
+      JSON.stringify(facts),
+    );
+    if (result.status !== 0) throw new Error(`jq failed: ${result.stderr}`);
+    return JSON.parse(result.stdout) as MeshStatus;
   });
 }

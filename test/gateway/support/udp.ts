@@ -48,6 +48,41 @@ elif mode == "send":
         s.bind(endpoint(args[i]))
         s.sendto(args[i + 2].encode(), endpoint(args[i + 1]))
         s.close()
+elif mode == "tcp-listen":
+    # tcp-listen LINGER ADDR:PORT...: prints one JSON line per accepted connection, like recv.
+    socks = []
+    for spec in sys.argv[3:]:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(endpoint(spec))
+        s.listen(16)
+        socks.append(s)
+    print("ready", flush=True)
+    deadline = time.time() + 20
+    watched = socks + [sys.stdin]
+    while time.time() < deadline:
+        readable, _, _ = select.select(watched, [], [], max(0, deadline - time.time()))
+        for s in readable:
+            if s is sys.stdin:
+                sys.stdin.read()
+                watched = socks
+                deadline = min(deadline, time.time() + float(sys.argv[2]))
+                continue
+            conn, source = s.accept()
+            print(json.dumps({"to": "%s:%d" % s.getsockname(), "from": "%s:%d" % source, "data": "tcp"}), flush=True)
+            conn.close()
+elif mode == "tcp-connect":
+    # tcp-connect SRC DST SECONDS: prints "connected", "refused" or "timeout".
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(endpoint(sys.argv[2]))
+    s.settimeout(float(sys.argv[4]))
+    try:
+        s.connect(endpoint(sys.argv[3]))
+        print("connected")
+    except ConnectionRefusedError:
+        print("refused")
+    except (socket.timeout, OSError):
+        print("timeout")
 elif mode == "ethtool-off":
     # ethtool-off IFNAME CMD...: clears offload flags (ETHTOOL_S* commands) so checksums are computed and checked.
     for cmd in sys.argv[3:]:
@@ -78,9 +113,9 @@ export interface Receiver {
 }
 
 /** Starts a receiver in `ns` bound on `endpoints`; resolves once its sockets are bound. */
-export function startReceiver(helper: string, ns: string, endpoints: readonly string[], lingerSeconds: number): Promise<Receiver> {
+export function startReceiver(helper: string, ns: string, endpoints: readonly string[], lingerSeconds: number, mode: "recv" | "tcp-listen" = "recv"): Promise<Receiver> {
   return new Promise((resolveReady, rejectReady) => {
-    const child = spawn("ip", ["netns", "exec", ns, "python3", helper, "recv", String(lingerSeconds), ...endpoints]);
+    const child = spawn("ip", ["netns", "exec", ns, "python3", helper, mode, String(lingerSeconds), ...endpoints]);
     let stdout = "";
     let stderr = "";
     let ready = false;
@@ -128,6 +163,28 @@ export function disableChecksumOffload(helper: string, ns: string, ifname: strin
     { encoding: "utf8" },
   );
   if (result.status !== 0) throw new Error(`cannot disable checksum offload on ${ifname} in ${ns}: ${result.stderr}`);
+}
+
+/** Listens for TCP on `endpoints` in `listenerNs` while `senderNs` connects from `from` to `to`; returns what happened. */
+export async function tcpProbe(
+  helper: string,
+  listenerNs: string,
+  endpoints: readonly string[],
+  senderNs: string,
+  from: string,
+  to: string,
+  timeoutSeconds = 1,
+): Promise<{ connect: string; accepted: Datagram[] }> {
+  const listener = await startReceiver(helper, listenerNs, endpoints, 0.3, "tcp-listen");
+  let connect = "";
+  try {
+    const result = spawnSync("ip", ["netns", "exec", senderNs, "python3", helper, "tcp-connect", from, to, String(timeoutSeconds)], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`tcp-connect in ${senderNs} failed: ${result.stderr}`);
+    connect = result.stdout.trim();
+  } finally {
+    listener.finish();
+  }
+  return { connect, accepted: await listener.done };
 }
 
 /** Receives on `endpoints` in `receiverNs` while `sends` go out of `senderNs`. */
