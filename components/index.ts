@@ -4,3 +4,5 @@ export * from "./decoder-service";
 export * from "./decoder-deployment";
 export * from "./wireguard-gateway";
 export * from "./envoy-udp-ingress";
+export * from "./registry-host";
+export * from "./registry-pull-secret";

@@ -48,7 +48,15 @@ export interface GeneralPoolArgs {
 export interface ExternalPoolArgs {
   /** Pool name, unique in the cluster. */
   name: string;
+  /**
+   * The pool's `max_size`, at least 1. Default: `1`. The pool is created with size 0, and the Scaleway provider
+   * sets an unset `max_size` to the size, then rejects a max size below 1 when it creates or resizes the pool.
+   */
+  maxSize?: pulumi.Input<number>;
 }
+
+/** `maxSize` of an external pool when none is given: the smallest one the provider accepts. */
+export const DEFAULT_EXTERNAL_POOL_MAX_SIZE = 1;
 
 /** Auto-upgrade of the control plane and pools within the minor version. */
 export interface AutoUpgradeArgs {
@@ -87,6 +95,30 @@ export interface KosmosClusterArgs {
   externalPools?: ExternalPoolArgs[];
   /** Name of the ingress pool's node label and taint key. Default: `iot-udp-ingress/role`. */
   ingressRoleKey?: string;
+}
+
+/**
+ * The cluster's kubeconfig, or an error: a Kubernetes provider given an empty kubeconfig would deploy to whatever
+ * cluster the machine running Pulumi points at.
+ */
+function requireKubeconfig(configFile: string | undefined, clusterResource: string): string {
+  if (configFile === undefined || configFile.trim() === "") {
+    throw new Error(
+      `KosmosCluster: Scaleway returned no kubeconfig for ${clusterResource}; refusing to build a ` +
+        "Kubernetes provider that would fall back to the ambient kubeconfig ($KUBECONFIG or ~/.kube/config)",
+    );
+  }
+  return configFile;
+}
+
+function validateExternalPool(pool: ExternalPoolArgs, index: number): void {
+  const maxSize = pool.maxSize;
+  if (typeof maxSize === "number" && (!Number.isInteger(maxSize) || maxSize < 1)) {
+    throw new pulumi.InputPropertyError({
+      propertyPath: `externalPools[${index}].maxSize`,
+      reason: `must be a whole number >= 1 (got ${maxSize}): the Scaleway provider rejects an external pool whose max size is below 1`,
+    });
+  }
 }
 
 export const DEFAULT_INGRESS_ROLE_KEY = "iot-udp-ingress/role";
@@ -183,21 +215,47 @@ export class KosmosCluster extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    for (const pool of args.externalPools ?? []) {
+    // Scaleway pools with nodes: the ingress pool and the general pools (their sizes are at least 1).
+    const poolsWithNodes = Object.values(this.pools);
+    (args.externalPools ?? []).forEach((pool, index) => {
+      validateExternalPool(pool, index);
+      // Facts from the Scaleway Terraform provider v2.80.0, internal/services/k8s/pool.go
+      // (resourceK8SPoolCreate, validatePoolSize) and pool_test.go (TestAccPool_ValidateSizeMutualized/-Dedicated):
+      // - `min_size` and `max_size` of 0 count as unset (GetOk); with size 0 the request gets min 0 and max = size = 0.
+      // - At create and at update (never at plan: the CustomizeDiff only recomputes `nodes`), a size-0 pool of a
+      //   mutualized cluster (type without "dedicated", such as `multicloud`) is rejected unless ANOTHER pool of the
+      //   cluster already has size >= 1 ("a mutualized cluster cannot have less than 1 node"; when one has, the
+      //   max-size check is skipped); on a dedicated cluster a max size below 1 is rejected ("Pool's max size must
+      //   be at least 1"). The check lists the pools through the API when the request is made, so a pool created
+      //   in parallel does not count.
+      // Hence maxSize >= 1, and the external pool is created only after the pools with nodes exist.
       this.pools[pool.name] = new scaleway.kubernetes.Pool(
         `${name}-pool-${pool.name}`,
-        { clusterId: cluster.id, name: pool.name, region: args.region, nodeType: "external", size: 0, minSize: 0, tags: args.tags },
-        { parent: this },
+        {
+          clusterId: cluster.id,
+          name: pool.name,
+          region: args.region,
+          nodeType: "external",
+          size: 0,
+          minSize: 0,
+          maxSize: pool.maxSize ?? DEFAULT_EXTERNAL_POOL_MAX_SIZE,
+          tags: args.tags,
+        },
+        { parent: this, dependsOn: poolsWithNodes },
       );
-    }
+    });
 
     this.clusterId = cluster.id;
     this.apiServerUrl = cluster.apiserverUrl;
-    const kubeconfigEntry = cluster.kubeconfigs.apply((entries) => entries[0]);
+    const kubeconfigEntry = cluster.kubeconfigs.apply((entries) => entries?.[0]);
     this.clusterCaCertificate = kubeconfigEntry.apply((entry) => entry?.clusterCaCertificate ?? "");
-    this.kubeconfig = pulumi.secret(kubeconfigEntry.apply((entry) => entry?.configFile ?? ""));
+    this.kubeconfig = pulumi.secret(kubeconfigEntry.apply((entry) => requireKubeconfig(entry?.configFile, `${name}-cluster`)));
 
     // The API's DNS name only resolves once a pool exists, so the provider waits for the ingress pool.
+    // The kubeconfig is never empty (requireKubeconfig): pulumi-kubernetes v4.25.0 treats an empty
+    // `kubeconfig` as unset and loads the ambient one instead ($KUBECONFIG, ~/.kube/config;
+    // provider/pkg/provider/provider.go, the `pathOrContents != ""` branch of Configure), and its SDK
+    // substitutes $KUBECONFIG for an undefined one (@pulumi/kubernetes provider.js).
     this.provider = new k8s.Provider(
       `${name}-k8s`,
       { kubeconfig: this.kubeconfig, enableServerSideApply: true },

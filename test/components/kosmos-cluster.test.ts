@@ -1,3 +1,6 @@
+import * as pulumi from "@pulumi/pulumi";
+import { execFile } from "node:child_process";
+import * as path from "node:path";
 import {
   isSecret,
   isSecretInput,
@@ -6,6 +9,7 @@ import {
   recordResources,
   resourcesOfType,
   settle,
+  unwrapSecret,
   valueOf,
   type RecordedResource,
 } from "../support/pulumi-mocks";
@@ -24,7 +28,16 @@ beforeAll(async () => {
 
 beforeEach(() => recorded.splice(0));
 
+/** The `dependsOn` each child was created with, by resource name (mocks do not see options; transformations do). */
+let dependsOnByName: Map<string, pulumi.Resource[]>;
+
 function createCluster(extra: Partial<import("../../components").KosmosClusterArgs> = {}, protect?: boolean) {
+  dependsOnByName = new Map();
+  const recordDependsOn: pulumi.ResourceTransformation = (args) => {
+    const dependsOn = args.opts.dependsOn;
+    dependsOnByName.set(args.name, dependsOn === undefined ? [] : ([] as pulumi.Resource[]).concat(dependsOn as pulumi.Resource | pulumi.Resource[]));
+    return undefined;
+  };
   return new components.KosmosCluster(
     "env",
     {
@@ -35,8 +48,28 @@ function createCluster(extra: Partial<import("../../components").KosmosClusterAr
       ingressPool: { nodeType: "PRO2-S", size: 3, zone: "fr-par-2" },
       ...extra,
     },
-    protect === undefined ? undefined : { protect },
+    { ...(protect === undefined ? {} : { protect }), transformations: [recordDependsOn] },
   );
+}
+
+/** The names of the resources a child was told to depend on. */
+function dependsOnNames(resourceName: string): string[] {
+  const dependsOn = dependsOnByName.get(resourceName);
+  if (dependsOn === undefined) throw new Error(`no resource named ${resourceName} was created`);
+  return dependsOn.map((resource) => (resource as unknown as { __name: string }).__name).sort();
+}
+
+/** Runs support/cluster-kubeconfig-program.ts with one kubeconfig case in a fresh Node process. */
+function runClusterProgram(kubeconfigCase: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const program = path.join(__dirname, "support", "cluster-kubeconfig-program.ts");
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [require.resolve("tsx/cli"), program, kubeconfigCase],
+      { cwd: path.resolve(__dirname, "../.."), env: { ...process.env, KUBECONFIG: "/nonexistent/ambient-kubeconfig" }, timeout: 120_000 },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 describe("KosmosCluster", () => {
@@ -82,12 +115,13 @@ describe("KosmosCluster", () => {
     const component = createCluster({
       type: "multicloud-dedicated-8",
       generalPools: [{ name: "backend", nodeType: "PRO2-M", size: 2, autoscaling: true, minSize: 2, maxSize: 6 }],
-      externalPools: [{ name: "onprem" }],
+      externalPools: [{ name: "onprem" }, { name: "edge", maxSize: 5 }],
     });
     await settle();
     expect(onlyResource(recorded, CLUSTER).inputs.type).toBe("multicloud-dedicated-8");
     expect(resourcesOfType(recorded, POOL).map((pool) => pool.name).sort()).toEqual([
       "env-pool-backend",
+      "env-pool-edge",
       "env-pool-ingress",
       "env-pool-onprem",
     ]);
@@ -103,6 +137,7 @@ describe("KosmosCluster", () => {
       autohealing: true,
       tags: ["project=iot"],
     });
+    // An unset max_size becomes the size (0), which the provider rejects at create time (pool.go, validatePoolSize).
     expect(onlyResource(recorded, POOL, "env-pool-onprem").inputs).toEqual({
       clusterId: "env-cluster-id",
       name: "onprem",
@@ -110,9 +145,30 @@ describe("KosmosCluster", () => {
       nodeType: "external",
       size: 0,
       minSize: 0,
+      maxSize: 1,
       tags: ["project=iot"],
     });
-    expect(Object.keys(component.pools)).toEqual(["ingress", "backend", "onprem"]);
+    expect(onlyResource(recorded, POOL, "env-pool-edge").inputs).toMatchObject({ nodeType: "external", size: 0, minSize: 0, maxSize: 5 });
+    expect(Object.keys(component.pools)).toEqual(["ingress", "backend", "onprem", "edge"]);
+  });
+
+  it("creates external pools only after the pools with nodes", async () => {
+    const component = createCluster({
+      generalPools: [{ name: "system", nodeType: "PLAY2-NANO", size: 1 }],
+      externalPools: [{ name: "onprem" }],
+    });
+    await settle();
+    // A size-0 pool of a mutualized cluster is rejected unless another pool already has nodes (validatePoolSize).
+    expect(dependsOnNames("env-pool-onprem")).toEqual(["env-pool-ingress", "env-pool-system"]);
+    expect(dependsOnNames("env-pool-ingress")).toEqual([]);
+    expect(dependsOnNames("env-pool-system")).toEqual([]);
+    expect(Object.keys(component.pools)).toEqual(["ingress", "system", "onprem"]);
+  });
+
+  it.each([0, -1, 1.5])("rejects an external pool with maxSize %p, naming the property", (maxSize) => {
+    expect(() => createCluster({ externalPools: [{ name: "ok" }, { name: "onprem", maxSize }] })).toThrow(
+      expect.objectContaining({ propertyPath: "externalPools[1].maxSize" }),
+    );
   });
 
   it("builds the Kubernetes provider from the kubeconfig, kept secret", async () => {
@@ -130,6 +186,37 @@ describe("KosmosCluster", () => {
       }
     }
   });
+
+  it("gives the Kubernetes provider exactly the cluster's kubeconfig, never an empty one", async () => {
+    createCluster();
+    await settle();
+    const provider = onlyResource(recorded, PROVIDER, "env-k8s");
+    expect(unwrapSecret(provider.inputs.kubeconfig)).toBe("apiVersion: v1\nkind: Config\n# admin kubeconfig of env-cluster\n");
+  });
+
+  // In its own process: the failure must end the program (as it ends `pulumi up`), which jest cannot observe in-process.
+  it.each(["none", "blank"])(
+    "fails loudly when Scaleway returns kubeconfig case %p, instead of falling back to the ambient one",
+    async (kubeconfigCase) => {
+      const run = await runClusterProgram(kubeconfigCase);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain(
+        "KosmosCluster: Scaleway returned no kubeconfig for env-cluster; refusing to build a Kubernetes provider that " +
+          "would fall back to the ambient kubeconfig ($KUBECONFIG or ~/.kube/config)",
+      );
+      // The provider was never registered, so no plan could use an ambient kubeconfig.
+      expect(run.stdout).not.toContain("providerKubeconfigs");
+    },
+    120_000,
+  );
+
+  it("registers the provider with the cluster's kubeconfig in the same harness (control case)", async () => {
+    const run = await runClusterProgram("present");
+    expect(run.code).toBe(0);
+    const printed = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { providerKubeconfigs: unknown[] };
+    expect(printed.providerKubeconfigs.map(unwrapSecret)).toEqual(["apiVersion: v1\nkind: Config\n# admin kubeconfig\n"]);
+    expect(printed.providerKubeconfigs.every(isSecretInput)).toBe(true);
+  }, 120_000);
 
   it("protects the cluster when asked to", async () => {
     const component = createCluster({}, true);

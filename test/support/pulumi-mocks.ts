@@ -38,6 +38,9 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
         outputs: { kubeconfig: `apiVersion: v1\nkind: Config\n# admin kubeconfig of ${name}\n`, clusterId: "fr-par/cluster" },
         secretOutputNames: ["kubeconfig"],
       };
+    case "scaleway:iam/apiKey:ApiKey":
+      // Scaleway returns the secret key once, at creation.
+      return { accessKey: "SCWMOCKACCESSKEY0000", secretKey: `00000000-0000-4000-8000-${createHash("sha256").update(name).digest("hex").slice(0, 12)}` };
     case "scaleway:instance/ip:Ip":
       return { address: "51.15.0.10" };
     default:
