@@ -1,3 +1,4 @@
+import { decoderEgressProblems } from "../components/decoder-deployment";
 import { SessionSizingError, sizeEnvoySessions } from "../infra/envoy";
 import { cidrContainsAddress, cidrsOverlap, KILO_SUBNET, parseIpv4Cidr } from "../infra/network";
 import { isScalewayRegistryImage } from "../components/registry-host";
@@ -39,6 +40,7 @@ const CROSS_CHECKS: readonly CrossCheck[] = [
   { needs: ["decoder"], run: imagePullProblems },
   { needs: ["devices", "cluster", "ingress"], run: envoySessionProblems },
   { needs: ["ingress", "decoder"], run: namespaceProblems },
+  { needs: ["devices", "decoder"], run: decoderEgressConfigProblems },
   { needs: ["gateway"], run: gatewayAccessProblems },
   { needs: ["devices", "gateway"], run: concentratorRoutingProblems },
 ];
@@ -130,6 +132,14 @@ function gatewayAddressProblems(config: ParsedStackConfig): ConfigProblem[] {
     });
   }
   return problems;
+}
+
+/** The decoder component's own egress rules, reported at the config keys (the rules live in the component). */
+function decoderEgressConfigProblems(config: ParsedStackConfig): ConfigProblem[] {
+  return decoderEgressProblems(config.decoder.egress, config.devices.subnets).map((problem) => ({
+    path: `decoder.${problem.propertyPath}`,
+    message: problem.reason,
+  }));
 }
 
 /**

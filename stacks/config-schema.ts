@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ROTATION_LABEL, ROTATION_LABEL_RULE } from "../components/wireguard-gateway";
 import { isIpv4Address, parseIpv4Cidr } from "../infra/network";
 
 /*
@@ -79,7 +80,11 @@ const generalPoolSchema = z.strictObject({
   autohealing: z.boolean().default(true),
 });
 
-const externalPoolSchema = z.strictObject({ name: dnsLabel });
+const externalPoolSchema = z.strictObject({
+  name: dnsLabel,
+  /** The pool's max_size; Scaleway's provider rejects an external pool (size 0) whose max size is below 1. */
+  maxSize: positiveInt.default(1),
+});
 
 const clusterSchema = z.strictObject({
   name: dnsLabel,
@@ -125,6 +130,8 @@ const downloadSchema = z.strictObject({
   sha256: sha256.optional(),
 });
 
+const rotationLabel = z.string().regex(ROTATION_LABEL, { message: `${ROTATION_LABEL_RULE}, e.g. 2026-12` });
+
 const gatewaySchema = z.strictObject({
   zone: z.string().regex(/^(fr-par|nl-ams|pl-waw)-[1-3]$/, { message: "expected a zone like fr-par-1" }).default("fr-par-1"),
   instanceType: z.string().min(1).default("PRO2-XXS"),
@@ -139,6 +146,10 @@ const gatewaySchema = z.strictObject({
     concentrators: z.array(concentratorSchema).min(1, { message: "expected at least one concentrator" }),
   }),
   downlinkSourceRewrite: z.boolean().default(false),
+  /** Generation labels of the gateway's secrets; changing one rotates it on the next `pulumi up` (components/wireguard-gateway.ts). */
+  rotation: z
+    .strictObject({ kiloKey: rotationLabel.optional(), uplinkKey: rotationLabel.optional(), token: rotationLabel.optional() })
+    .default({}),
   tools: z.strictObject({ kgctl: downloadSchema, kubectl: downloadSchema }),
 });
 
@@ -155,14 +166,58 @@ const ingressSchema = z.strictObject({
   resources: resourcesSchema.default({ requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } }),
 });
 
+export const IMAGE_PULL_CREDENTIALS = ["scaleway", "none"] as const;
+
+/** Egress the decoders get besides downlinks and DNS (see DecoderEgressRule in components/decoder-deployment.ts). */
+const labelMap = z.record(z.string().min(1), z.string()).refine((labels) => Object.keys(labels).length > 0, {
+  message: "expected at least one label (an empty selector matches everything)",
+});
+const decoderEgressSchema = z.strictObject({
+  to: z
+    .array(
+      z
+        .strictObject({
+          cidr: cidr.optional(),
+          except: z.array(cidr).optional(),
+          namespaceSelector: labelMap.optional(),
+          podSelector: labelMap.optional(),
+        })
+        .superRefine((peer, context) => {
+          const bySelector = peer.namespaceSelector !== undefined || peer.podSelector !== undefined;
+          if ((peer.cidr !== undefined) === bySelector) {
+            context.addIssue({ code: "custom", message: "expected either cidr (and optional except) or namespaceSelector and/or podSelector" });
+          } else if (bySelector && peer.except !== undefined) {
+            context.addIssue({ code: "custom", path: ["except"], message: "only applies with cidr" });
+          }
+        })
+        .transform(({ cidr: network, except, namespaceSelector, podSelector }) =>
+          network !== undefined
+            ? { cidr: network, ...(except !== undefined ? { except } : {}) }
+            : { ...(namespaceSelector !== undefined ? { namespaceSelector } : {}), ...(podSelector !== undefined ? { podSelector } : {}) },
+        ),
+    )
+    .min(1, { message: "expected at least one destination (an empty list would allow every destination)" }),
+  ports: z
+    .array(z.strictObject({ protocol: z.enum(["TCP", "UDP", "SCTP"]), port, endPort: port.optional() }))
+    .min(1, { message: "expected at least one port (an empty list would allow every port)" }),
+});
+
 const decoderSchema = z.strictObject({
   namespace: dnsLabel.default("iot-decoder"),
   name: dnsLabel.default("decoder"),
   image: pinnedImage,
+  /** `scaleway`: the stack creates read-only registry credentials; `none`: a public image. Default: by the image's host. */
+  imagePullCredentials: z.enum(IMAGE_PULL_CREDENTIALS, { message: `expected one of ${IMAGE_PULL_CREDENTIALS.join(", ")}` }).optional(),
+  /** Project owning the registry namespace. Default: the Scaleway provider's project (see stacks/environment.ts). */
+  registryProjectId: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, { message: "expected a Scaleway Project id (a lowercase UUID)" })
+    .optional(),
   replicas: positiveInt,
   port: port.default(5683),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "expected an environment variable name" }), z.string()).default({}),
   downlinkPorts: z.array(port).default([]),
+  egress: z.array(decoderEgressSchema).default([]),
   healthPort: port.default(8080),
   resources: resourcesSchema.default({ requests: { cpu: "250m", memory: "128Mi" }, limits: { memory: "256Mi" } }),
 });

@@ -3,7 +3,10 @@ import {
   DecoderDeployment,
   DecoderService,
   EnvoyUdpIngress,
+  isScalewayRegistryImage,
   KosmosCluster,
+  RegistryPullSecret,
+  registryHostOf,
   WireguardGateway,
   type IngressPlacement,
   type PinnedDownloadArgs,
@@ -15,6 +18,8 @@ export interface Environment {
   readonly cluster: KosmosCluster;
   readonly decoderService: DecoderService;
   readonly decoders: DecoderDeployment;
+  /** The decoder image's registry credentials; absent for a public image. */
+  readonly decoderPullSecret?: RegistryPullSecret;
   readonly ingress: EnvoyUdpIngress;
   readonly gateway: WireguardGateway;
 }
@@ -36,6 +41,7 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
     { name: config.decoder.name, namespace: config.decoder.namespace, createNamespace: true, port: config.decoder.port },
     onCluster,
   );
+  const decoderPullSecret = createDecoderPullSecret(stackName, config, decoderService, onCluster);
   const decoders = new DecoderDeployment(
     `${stackName}-decoder`,
     {
@@ -51,6 +57,8 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
       placement,
       deviceSubnets: config.devices.subnets,
       downlinkPorts: config.decoder.downlinkPorts,
+      egress: config.decoder.egress,
+      imagePullSecrets: decoderPullSecret ? [decoderPullSecret.secretName] : [],
     },
     onCluster,
   );
@@ -63,6 +71,7 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
       envoyImage: config.ingress.envoyImage,
       edsSidecarImage: config.ingress.edsSidecarImage,
       listenerPort: config.ingress.port,
+      deviceSubnets: config.devices.subnets,
       placement,
       decoder: { namespace: decoderService.namespace, serviceName: decoderService.serviceName },
       sessions: {
@@ -95,6 +104,8 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
       uplink: gatewayConfig.uplink,
       ingress: { address: config.ingress.address, port: config.ingress.port },
       downlinkSourceRewrite: gatewayConfig.downlinkSourceRewrite,
+      downlinkPorts: config.decoder.downlinkPorts,
+      rotation: gatewayConfig.rotation,
       devices: { expectedCount: config.devices.expectedCount, reportIntervalSeconds: config.devices.reportIntervalSeconds },
       steering: {
         ingressNodeLabel: cluster.ingressNodeLabel,
@@ -115,7 +126,65 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
     { ...onCluster, dependsOn: [ingress, decoderService] },
   );
 
-  return { cluster, decoderService, decoders, ingress, gateway };
+  return { cluster, decoderService, decoders, decoderPullSecret, ingress, gateway };
+}
+
+/** `decoder.imagePullCredentials`, its default resolved: credentials for an image in a Scaleway registry. */
+export function decoderImagePullCredentials(config: EnvironmentConfig): "scaleway" | "none" {
+  return config.decoder.imagePullCredentials ?? (isScalewayRegistryImage(config.decoder.image) ? "scaleway" : "none");
+}
+
+const PROJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The Project whose registry the decoder pulls from: `decoder.registryProjectId`, else the Scaleway provider's own
+ * project (`scaleway:projectId`, else `SCW_DEFAULT_PROJECT_ID`, as the provider reads them).
+ */
+export function registryProjectId(config: EnvironmentConfig): string {
+  const explicit = config.decoder.registryProjectId;
+  const fromProvider = new pulumi.Config("scaleway").get("projectId");
+  const fromEnvironment = process.env.SCW_DEFAULT_PROJECT_ID;
+  const [projectId, source] =
+    explicit !== undefined
+      ? [explicit, "decoder.registryProjectId"]
+      : fromProvider !== undefined && fromProvider !== ""
+        ? [fromProvider, "scaleway:projectId"]
+        : [fromEnvironment ?? "", "SCW_DEFAULT_PROJECT_ID"];
+  if (projectId === "") {
+    throw new ConfigError([
+      {
+        path: "decoder.registryProjectId",
+        message:
+          "is required for a decoder image in a Scaleway registry when neither scaleway:projectId nor " +
+          "SCW_DEFAULT_PROJECT_ID is set: the registry read permission is scoped to the Project that owns the namespace " +
+          '(or set decoder.imagePullCredentials: "none" for a public image)',
+      },
+    ]);
+  }
+  if (!PROJECT_ID.test(projectId)) {
+    throw new ConfigError([{ path: "decoder.registryProjectId", message: `${source} (${projectId}) is not a Scaleway Project id (a lowercase UUID)` }]);
+  }
+  return projectId;
+}
+
+function createDecoderPullSecret(
+  stackName: string,
+  config: EnvironmentConfig,
+  decoderService: DecoderService,
+  opts: pulumi.ComponentResourceOptions,
+): RegistryPullSecret | undefined {
+  if (decoderImagePullCredentials(config) === "none") return undefined;
+  return new RegistryPullSecret(
+    `${stackName}-decoder-pull`,
+    {
+      registry: registryHostOf(config.decoder.image),
+      projectId: registryProjectId(config),
+      namespace: decoderService.namespace,
+      applicationName: `${config.cluster.name}-decoder-pull`,
+      tags: [...config.cluster.tags, `environment=${config.environment}`],
+    },
+    opts,
+  );
 }
 
 function createCluster(stackName: string, config: EnvironmentConfig): KosmosCluster {

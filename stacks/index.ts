@@ -30,6 +30,8 @@ export const gatewayKiloPublicKey = gateway.kiloPublicKey;
 export const gatewayUplinkPublicKey = gateway.uplinkPublicKey;
 export const gatewayTunnelAddress = gateway.tunnelAddress;
 export const gatewayPeerName = gateway.peerName;
+/** What each concentrator's WireGuard peer for the gateway must hold (AllowedIPs), for the configured rewrite setting. */
+export const concentratorPeers = gateway.concentratorPeers;
 export const ingressAddress = config.ingress.address;
 export const ingressPort = config.ingress.port;
 export const ingressNamespace = ingress.namespace;

@@ -6,6 +6,9 @@ import { countByType, previewStack, stepsOfType, valueAt, type OfflinePreview } 
 
 const repoRoot = path.resolve(__dirname, "../..");
 
+/** How `pulumi preview --json` prints a value known only after creation (the engine's unknown sentinel). */
+const PLAN_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
 /** A stack's config as committed in Pulumi.<stack>.yaml, keyed like `iot-udp-ingress:gateway`. */
 function stackConfig(stack: string): Record<string, unknown> {
   const file = parse(readFileSync(path.join(repoRoot, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
@@ -23,7 +26,12 @@ const commonPlan: Record<string, number> = {
   "kubernetes:apps/v1:Deployment": 1,
   "kubernetes:core/v1:ConfigMap": 2,
   "kubernetes:core/v1:Namespace": 2,
-  "kubernetes:core/v1:Secret": 1,
+  // The gateway's ServiceAccount token and the decoder image's registry credentials.
+  "kubernetes:core/v1:Secret": 2,
+  "iot-udp-ingress:index:RegistryPullSecret": 1,
+  "scaleway:iam/application:Application": 1,
+  "scaleway:iam/policy:Policy": 1,
+  "scaleway:iam/apiKey:ApiKey": 1,
   "kubernetes:core/v1:Service": 1,
   "kubernetes:core/v1:ServiceAccount": 2,
   "kubernetes:kilo.squat.ai/v1alpha1:Peer": 1,
@@ -44,9 +52,9 @@ const commonPlan: Record<string, number> = {
 };
 
 const expectedPlans: Record<string, Record<string, number>> = {
-  // The ingress pool only.
-  preview: { ...commonPlan, "scaleway:kubernetes/pool:Pool": 1 },
-  // The ingress pool and two general pools.
+  // The ingress pool and the untainted `system` pool.
+  preview: { ...commonPlan, "scaleway:kubernetes/pool:Pool": 2 },
+  // The ingress pool, the general pool `backend` and the external pool `onprem`.
   prod: { ...commonPlan, "scaleway:kubernetes/pool:Pool": 3 },
 };
 
@@ -137,8 +145,12 @@ describe.each(stacks)("offline plan of stack %s", (stack) => {
 
   it("shows secrets as secret: cluster kubeconfig, gateway cloud-init, generated keys, the token Secret", () => {
     const { plan } = previewOf(stack);
-    expect(onlyInputs(stack, "pulumi:providers:kubernetes").kubeconfig).toBe("[secret]");
-    expect(valueAt(onlyInputs(stack, "scaleway:instance/server:Server"), "userData.cloud-init")).toBe("[secret]");
+    // Both are known only after the cluster exists. @pulumi/pulumi 3.248 (the newest that runs on Node 20) sends an
+    // unknown secret as a plain unknown (runtime/rpc.js serializeProperty), so a plan shows it as unknown, never as a
+    // value; that both are secrets once known is asserted on the program itself (test/stacks).
+    const UNKNOWN_OR_SECRET = ["[secret]", PLAN_UNKNOWN];
+    expect(UNKNOWN_OR_SECRET).toContain(onlyInputs(stack, "pulumi:providers:kubernetes").kubeconfig);
+    expect(UNKNOWN_OR_SECRET).toContain(valueAt(onlyInputs(stack, "scaleway:instance/server:Server"), "userData.cloud-init"));
     for (const key of stepsOfType(plan, "random:index/randomBytes:RandomBytes")) {
       expect((key.newState as { additionalSecretOutputs?: string[] }).additionalSecretOutputs).toEqual(
         expect.arrayContaining(["base64", "hex"]),
@@ -148,6 +160,48 @@ describe.each(stacks)("offline plan of stack %s", (stack) => {
     expect((token.newState as { additionalSecretOutputs?: string[] }).additionalSecretOutputs).toEqual(
       expect.arrayContaining(["data", "stringData"]),
     );
+  });
+});
+
+describe.each(stacks)("offline plan of stack %s: pools and registry credentials", (stack) => {
+  it("plans an untainted pool with nodes, and external pools with maxSize 1 after the pools with nodes", () => {
+    const pools = stepsOfType(previewOf(stack).plan, "scaleway:kubernetes/pool:Pool");
+    const inputsOf = (step: (typeof pools)[number]) => step.newState?.inputs ?? {};
+    const untainted = pools.filter((step) => inputsOf(step).nodeType !== "external" && inputsOf(step).taints === undefined);
+    expect(untainted.some((step) => (inputsOf(step).size as number) >= 1)).toBe(true);
+    const withNodes = pools.filter((step) => inputsOf(step).nodeType !== "external").map((step) => step.urn).sort();
+    for (const external of pools.filter((step) => inputsOf(step).nodeType === "external")) {
+      expect(inputsOf(external)).toMatchObject({ nodeType: "external", size: 0, minSize: 0, maxSize: 1 });
+      expect([...((external.newState as { dependencies?: string[] }).dependencies ?? [])].sort()).toEqual(
+        expect.arrayContaining(withNodes),
+      );
+    }
+  });
+
+  it("plans a registry-read-only IAM application, its API key and a dockerconfigjson Secret, all secret", () => {
+    const { plan } = previewOf(stack);
+    expect(onlyInputs(stack, "scaleway:iam/application:Application").name).toBe(`iot-${stack}-decoder-pull`);
+    const policy = onlyInputs(stack, "scaleway:iam/policy:Policy");
+    // The placeholder project of scripts/preview.sh (SCW_DEFAULT_PROJECT_ID).
+    expect(policy.rules).toEqual([
+      // `__defaults` is the Terraform bridge's mark that the provider's own Check filled no default in the rule.
+      { __defaults: [], permissionSetNames: ["ContainerRegistryReadOnly"], projectIds: ["00000000-0000-4000-8000-000000000001"] },
+    ]);
+    const apiKey = stepsOfType(plan, "scaleway:iam/apiKey:ApiKey")[0];
+    expect((apiKey.newState as { additionalSecretOutputs?: string[] }).additionalSecretOutputs).toEqual(expect.arrayContaining(["secretKey"]));
+    const pullSecret = stepsOfType(plan, "kubernetes:core/v1:Secret").find((step) => step.urn.endsWith(`${stack}-decoder-pull-secret`));
+    expect(pullSecret?.newState?.inputs).toMatchObject({
+      type: "kubernetes.io/dockerconfigjson",
+      // The namespace comes from the decoder Namespace resource (so the Secret waits for it): unknown in a plan.
+      metadata: { name: "scaleway-registry", namespace: PLAN_UNKNOWN },
+    });
+    expect((pullSecret?.newState as { additionalSecretOutputs?: string[] }).additionalSecretOutputs).toEqual(
+      expect.arrayContaining(["data", "stringData"]),
+    );
+    const pod = valueAt(onlyInputs(stack, "kubernetes:apps/v1:Deployment"), "spec.template.spec") as Record<string, unknown>;
+    // The name is the pull Secret's own output, so the Deployment waits for the Secret; its value is asserted under
+    // mocks (test/stacks), here that there is exactly one.
+    expect(pod.imagePullSecrets).toEqual([{ name: PLAN_UNKNOWN }]);
   });
 });
 

@@ -6,7 +6,13 @@ function validConfig(): Record<string, any> {
   return {
     environment: "preview",
     devices: { subnets: ["10.200.0.0/20"] },
-    cluster: { name: "iot-test", kubernetesVersion: "1.34.2", ingressPool: { nodeType: "PRO2-S", size: 4 } },
+    cluster: {
+      name: "iot-test",
+      kubernetesVersion: "1.34.2",
+      ingressPool: { nodeType: "PRO2-S", size: 4 },
+      // Every cluster needs an untainted pool with nodes (see test/stacks/cluster-and-pull-config.test.ts).
+      generalPools: [{ name: "system", nodeType: "PLAY2-NANO", size: 1 }],
+    },
     gateway: {
       adminCidrs: ["198.51.100.0/28"],
       uplink: {
@@ -46,7 +52,7 @@ describe("parseStackConfig", () => {
       protect: false,
       deleteAdditionalResources: false,
       autoUpgrade: { enabled: false, maintenanceWindowDay: "sunday", maintenanceWindowStartHour: 3 },
-      generalPools: [],
+      generalPools: [{ name: "system", nodeType: "PLAY2-NANO", size: 1, autoscaling: false, autohealing: true }],
       externalPools: [],
     });
     expect(config.devices).toEqual({
@@ -160,6 +166,7 @@ describe("parseStackConfig", () => {
     ["device subnet containing the ingress address", (c) => (c.ingress = { address: "10.200.0.9" }), "devices.subnets[0]: 10.200.0.0/20 contains ingress.address (10.200.0.9)"],
     ["ingress address equal to the tunnel address", (c) => (c.ingress = { address: "10.5.0.1" }), "ingress.address: must differ from gateway.tunnelAddress"],
     ["Envoy and decoders in one namespace", (c) => { c.ingress = { namespace: "iot" }; c.decoder.namespace = "iot"; }, 'decoder.namespace: must differ from ingress.namespace ("iot")'],
+    ["decoder egress to the device subnet", (c) => (c.decoder.egress = [{ to: [{ cidr: "10.0.0.0/8" }], ports: [{ protocol: "TCP", port: 443 }] }]), "decoder.egress[0].to[0].cidr: 10.0.0.0/8 overlaps the device subnet 10.200.0.0/20"],
     ["maintenance hour 24", (c) => (c.cluster.autoUpgrade = { maintenanceWindowStartHour: 24 }), "cluster.autoUpgrade.maintenanceWindowStartHour: expected an hour in 0-23"],
   ];
 

@@ -9,4 +9,9 @@ describeStackProgram("prod", {
   decoderReplicas: 8,
   deviceSubnets: ["10.128.0.0/14", "10.160.0.0/16"],
   maxConnections: 18750,
+  // downlinkSourceRewrite is off: downlinks leave with pod addresses, so the concentrators route the pod CIDR too.
+  concentratorAllowedIps: {
+    "apn-primary": ["10.5.1.1/32", "100.64.0.0/15"],
+    "apn-secondary": ["10.5.1.1/32", "100.64.0.0/15"],
+  },
 });

@@ -14,6 +14,8 @@ interface Expectations {
   readonly protect: boolean;
   readonly decoderReplicas: number;
   readonly deviceSubnets: string[];
+  /** Per concentrator, the AllowedIPs its peer for the gateway must hold with this stack's rewrite setting. */
+  readonly concentratorAllowedIps: Record<string, string[]>;
   readonly maxConnections: number;
 }
 
@@ -47,16 +49,45 @@ function expectedTypeCounts(pools: number): Record<string, number> {
     "kubernetes:kilo.squat.ai/v1alpha1:Peer": 1,
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": 1,
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": 1,
-    "kubernetes:core/v1:Secret": 1,
+    // The gateway's ServiceAccount token and the decoder image's registry credentials.
+    "kubernetes:core/v1:Secret": 2,
+    "iot-udp-ingress:index:RegistryPullSecret": 1,
+    "scaleway:iam/application:Application": 1,
+    "scaleway:iam/policy:Policy": 1,
+    "scaleway:iam/apiKey:ApiKey": 1,
   };
 }
+
+/** A deep copy without the values a preview does not know yet (Pulumi's `Unknown` sentinels). */
+function withoutUnknowns(value: unknown): unknown {
+  const revealed = withSecretsRevealed(value);
+  if (Array.isArray(revealed)) return revealed.map(withoutUnknowns);
+  if (typeof revealed === "object" && revealed !== null) {
+    return Object.fromEntries(
+      Object.entries(revealed)
+        .filter(([, item]) => !(typeof item === "object" && item !== null && (item as { __pulumiUnknown?: boolean }).__pulumiUnknown === true))
+        .map(([key, item]) => [key, withoutUnknowns(item)]),
+    );
+  }
+  return revealed;
+}
+
+/** The Scaleway project the stack programs run against (the provider reads SCW_DEFAULT_PROJECT_ID). */
+const TEST_PROJECT_ID = "00000000-0000-4000-8000-0000000000aa";
 
 /** The whole program, run under mocks (as a preview) with a committed stack file. */
 export function describeStackProgram(stack: string, expected: Expectations): void {
   describe(`the ${stack} stack under mocks`, () => {
     let run: ProgramRun;
+    let projectIdBefore: string | undefined;
     beforeAll(async () => {
+      projectIdBefore = process.env.SCW_DEFAULT_PROJECT_ID;
+      process.env.SCW_DEFAULT_PROJECT_ID = TEST_PROJECT_ID;
       run = await runProgramWithStackConfig(stack);
+    });
+    afterAll(() => {
+      if (projectIdBefore === undefined) delete process.env.SCW_DEFAULT_PROJECT_ID;
+      else process.env.SCW_DEFAULT_PROJECT_ID = projectIdBefore;
     });
 
     it("plans exactly the environment's resources", () => {
@@ -84,6 +115,29 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       expect(kiloPeerProblems(withSecretsRevealed(peer.inputs))).toEqual([]);
     });
 
+    it("pulls the decoder image with read-only registry credentials of the provider's project", () => {
+      const policy = onlyResource(run.resources, "scaleway:iam/policy:Policy");
+      expect(policy.inputs.rules).toEqual([{ projectIds: [TEST_PROJECT_ID], permissionSetNames: ["ContainerRegistryReadOnly"] }]);
+      expect(policy.inputs.applicationId).toBe(`${stack}-decoder-pull-application-id`);
+      expect(onlyResource(run.resources, "scaleway:iam/application:Application").inputs.name).toBe(`iot-${stack}-decoder-pull`);
+      const secret = resourcesOfType(run.resources, "kubernetes:core/v1:Secret").find((resource) => resource.name === `${stack}-decoder-pull-secret`);
+      expect(secret?.inputs).toMatchObject({ type: "kubernetes.io/dockerconfigjson", metadata: { name: "scaleway-registry", namespace: "iot-decoder" } });
+      const podSpec = (onlyResource(run.resources, "kubernetes:apps/v1:Deployment").inputs as any).spec.template.spec;
+      expect(podSpec.imagePullSecrets).toEqual([{ name: "scaleway-registry" }]);
+    });
+
+    it("has an untainted pool with nodes for the cluster add-ons", () => {
+      const pools = resourcesOfType(run.resources, "scaleway:kubernetes/pool:Pool");
+      const untaintedWithNodes = pools.filter(
+        (pool) => pool.inputs.nodeType !== "external" && pool.inputs.taints === undefined && (pool.inputs.size as number) >= 1,
+      );
+      expect(untaintedWithNodes.length).toBeGreaterThanOrEqual(1);
+      // External pools start empty; the provider rejects a max size below 1 (see kosmos-cluster.ts).
+      for (const pool of pools.filter((candidate) => candidate.inputs.nodeType === "external")) {
+        expect(pool.inputs).toMatchObject({ size: 0, minSize: 0, maxSize: 1 });
+      }
+    });
+
     it("runs as many decoders as configured behind a headless Service", () => {
       expect((onlyResource(run.resources, "kubernetes:apps/v1:Deployment").inputs as any).spec.replicas).toBe(expected.decoderReplicas);
       expect((onlyResource(run.resources, "kubernetes:core/v1:Service").inputs as any).spec.clusterIP).toBe("None");
@@ -101,8 +155,10 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
 
     it("produces Kubernetes objects that all pass the Kubernetes schema", () => {
       const objects = run.resources.filter((resource) => hasKubernetesSchema(resource.type));
-      expect(objects.length).toBe(21);
-      objects.forEach(validateAgainstKubernetesSchema);
+      expect(objects.length).toBe(22);
+      // Values known only after apply (the registry Secret's content in a preview) are left out, as the API
+      // server would only see them at `pulumi up`.
+      objects.forEach((resource) => validateAgainstKubernetesSchema({ ...resource, inputs: withoutUnknowns(resource.inputs) as Record<string, unknown> }));
     });
 
     it("boots the gateway with a cloud-init that passes `cloud-init schema`", () => {
@@ -122,6 +178,8 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       expect(await isSecret(run.outputs.gatewayKiloPublicKey as pulumi.Output<string>)).toBe(false);
       expect(await valueOf(run.outputs.gatewayTunnelAddress as pulumi.Output<string>)).toBe("10.5.0.1");
       expect(await valueOf(run.outputs.gatewayPeerName as pulumi.Output<string>)).toBe(`${stack}-gateway`);
+      const peers = await valueOf(run.outputs.concentratorPeers as pulumi.Output<{ concentrator: string; allowedIps: { current: string[] } }[]>);
+      expect(Object.fromEntries(peers.map((peer) => [peer.concentrator, peer.allowedIps.current]))).toEqual(expected.concentratorAllowedIps);
       expect(run.outputs.ingressAddress).toBe("10.5.1.1");
       expect(run.outputs.ingressPort).toBe(5683);
       expect(await valueOf(run.outputs.decoderServiceFqdn as pulumi.Output<string>)).toBe("decoder.iot-decoder.svc.cluster.local");

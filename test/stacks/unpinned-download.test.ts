@@ -6,8 +6,16 @@ import { rawConfigOfStack } from "../support/stack-files";
 
 describe("a download sum that is not pinned yet", () => {
   let recorded: RecordedResource[];
+  let projectIdBefore: string | undefined;
   beforeAll(() => {
+    // The decoder's registry credentials are scoped to the provider's project, as SCW_DEFAULT_PROJECT_ID gives it.
+    projectIdBefore = process.env.SCW_DEFAULT_PROJECT_ID;
+    process.env.SCW_DEFAULT_PROJECT_ID = "00000000-0000-4000-8000-0000000000aa";
     recorded = recordResources({ stack: "preview" });
+  });
+  afterAll(() => {
+    if (projectIdBefore === undefined) delete process.env.SCW_DEFAULT_PROJECT_ID;
+    else process.env.SCW_DEFAULT_PROJECT_ID = projectIdBefore;
   });
 
   it("stops a deployment before the gateway exists, naming the key", () => {
