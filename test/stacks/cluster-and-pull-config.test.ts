@@ -2,35 +2,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseStackConfig, type EnvironmentConfig } from "../../stacks/config";
 import { decoderImagePullCredentials, registryProjectId } from "../../stacks/environment";
 import { rawConfigOfStack, STACKS } from "../support/stack-files";
+import { validConfig } from "../support/valid-config";
 
 /*
  * The config keys of issue 9 items 1-3: external pools' maxSize, the untainted pool every cluster needs, and the
  * decoder image's pull credentials.
  */
 
-function validConfig(): Record<string, any> {
-  return {
-    environment: "preview",
-    devices: { subnets: ["10.200.0.0/20"] },
-    cluster: {
-      name: "iot-test",
-      kubernetesVersion: "1.34.2",
-      ingressPool: { nodeType: "PRO2-S", size: 4 },
-      generalPools: [{ name: "system", nodeType: "PLAY2-NANO", size: 1 }],
-    },
-    gateway: {
-      adminCidrs: ["198.51.100.0/28"],
-      uplink: {
-        concentrators: [{ name: "apn", publicKey: "FivtuBrHeD4Z4BpQca5Gng+gApYzRGb3tdtj68rbMUA=", sourceCidrs: ["203.0.113.10/32"] }],
-      },
-      tools: {
-        kgctl: { version: "0.6.0" },
-        kubectl: { version: "v1.34.1", sha256: "7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3" },
-      },
-    },
-    decoder: { image: "rg.fr-par.scw.cloud/iot/decoder:1.8.0", replicas: 4 },
-  };
-}
 
 function parsed(change: (config: Record<string, any>) => void = () => undefined): EnvironmentConfig {
   const config = validConfig();

@@ -1,33 +1,7 @@
 import { ConfigError, parseStackConfig, rawStackConfigFromPulumi } from "../../stacks/config";
 import { pulumiConfigOfStack, rawConfigOfStack, STACKS } from "../support/stack-files";
+import { validConfig } from "../support/valid-config";
 
-/** A small valid config; each invalid case below changes one thing in a deep copy of it. */
-function validConfig(): Record<string, any> {
-  return {
-    environment: "preview",
-    devices: { subnets: ["10.200.0.0/20"] },
-    cluster: {
-      name: "iot-test",
-      kubernetesVersion: "1.34.2",
-      ingressPool: { nodeType: "PRO2-S", size: 4 },
-      // Every cluster needs an untainted pool with nodes (see test/stacks/cluster-and-pull-config.test.ts).
-      generalPools: [{ name: "system", nodeType: "PLAY2-NANO", size: 1 }],
-    },
-    gateway: {
-      adminCidrs: ["198.51.100.0/28"],
-      uplink: {
-        concentrators: [
-          { name: "apn", publicKey: "FivtuBrHeD4Z4BpQca5Gng+gApYzRGb3tdtj68rbMUA=", sourceCidrs: ["203.0.113.10/32"] },
-        ],
-      },
-      tools: {
-        kgctl: { version: "0.6.0" },
-        kubectl: { version: "v1.34.1", sha256: "7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3" },
-      },
-    },
-    decoder: { image: "rg.fr-par.scw.cloud/iot/decoder:1.8.0", replicas: 4 },
-  };
-}
 
 function problemsOf(change: (config: Record<string, any>) => void): string[] {
   const config = validConfig();
