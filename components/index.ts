@@ -1,4 +1,5 @@
 export * from "./kosmos-cluster";
+export * from "./existing-cluster";
 export * from "./kubernetes-placement";
 export * from "./decoder-service";
 export * from "./decoder-deployment";

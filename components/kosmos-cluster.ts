@@ -1,16 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as scaleway from "@pulumiverse/scaleway";
+import { ingressRole, type ClusterConnection, type NodeLabel, type NodeTaint } from "./kubernetes-placement";
 
 /** Kosmos cluster offers; Kilo, the only CNI Kosmos supports, comes with them. */
 export type KosmosClusterType = "multicloud" | "multicloud-dedicated-4" | "multicloud-dedicated-8" | "multicloud-dedicated-16";
-
-/** A Kubernetes node taint. */
-export interface NodeTaint {
-  readonly key: string;
-  readonly value: string;
-  readonly effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
-}
 
 /** The pool that runs Envoy and the decoders: it is labelled and tainted so nothing else lands there. */
 export interface IngressPoolArgs {
@@ -121,8 +115,6 @@ function validateExternalPool(pool: ExternalPoolArgs, index: number): void {
   }
 }
 
-export const DEFAULT_INGRESS_ROLE_KEY = "iot-udp-ingress/role";
-const INGRESS_ROLE_VALUE = "ingress";
 export const INGRESS_POOL_NAME = "ingress";
 
 /**
@@ -131,7 +123,7 @@ export const INGRESS_POOL_NAME = "ingress";
  * Kosmos has no private network: Kilo puts every node in its own WireGuard segment, which is why the rest of this
  * package keeps device traffic node-local. Pass `protect` in `opts` for production; it applies to the cluster.
  */
-export class KosmosCluster extends pulumi.ComponentResource {
+export class KosmosCluster extends pulumi.ComponentResource implements ClusterConnection {
   /** Scaleway's id of the cluster (`region/uuid`). */
   public readonly clusterId: pulumi.Output<string>;
   /** URL of the Kubernetes API server. */
@@ -143,7 +135,7 @@ export class KosmosCluster extends pulumi.ComponentResource {
   /** Kubernetes provider for the cluster; Kubernetes components take it through `opts.provider`. */
   public readonly provider: k8s.Provider;
   /** The ingress pool's node label, for nodeSelectors. */
-  public readonly ingressNodeLabel: { readonly key: string; readonly value: string };
+  public readonly ingressNodeLabel: NodeLabel;
   /** The ingress pool's taint, for tolerations. */
   public readonly ingressNodeTaint: NodeTaint;
   /** The pool resources by name (`ingress`, then general and external pools). */
@@ -151,9 +143,9 @@ export class KosmosCluster extends pulumi.ComponentResource {
 
   constructor(name: string, args: KosmosClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("iot-udp-ingress:index:KosmosCluster", name, {}, opts);
-    const roleKey = args.ingressRoleKey ?? DEFAULT_INGRESS_ROLE_KEY;
-    this.ingressNodeLabel = { key: roleKey, value: INGRESS_ROLE_VALUE };
-    this.ingressNodeTaint = { key: roleKey, value: INGRESS_ROLE_VALUE, effect: "NoSchedule" };
+    const role = ingressRole(args.ingressRoleKey);
+    this.ingressNodeLabel = role.nodeLabel;
+    this.ingressNodeTaint = role.nodeTaint;
 
     const cluster = new scaleway.kubernetes.Cluster(
       `${name}-cluster`,

@@ -12,6 +12,7 @@ import {
   type GatewayHostOptions,
 } from "../infra/gateway";
 import { renderTokenKubeconfig } from "../infra/kubernetes";
+import { isIpv4Address } from "../infra/network";
 import { generateKeyPair, keyPairFromRandomBase64 } from "../infra/wireguard";
 import { appLabels, type NodeLabel } from "./kubernetes-placement";
 
@@ -58,13 +59,28 @@ export interface GatewayRotationArgs {
   token?: string;
 }
 
+/** A machine outside the stack that runs the gateway (see `WireguardGatewayArgs.externalHost`). */
+export interface ExternalGatewayHostArgs {
+  /** The public IPv4 address the Kilo nodes and the concentrators reach it at (the Kilo Peer's endpoint). */
+  publicIp: string;
+}
+
+/** The gateway VM's settings when none are given. */
+export const GATEWAY_VM_DEFAULTS = { zone: "fr-par-1", instanceType: "PRO2-XXS", image: "debian_bookworm" } as const;
+
 export interface WireguardGatewayArgs {
-  /** Scaleway zone of the VM and its flexible IP. */
-  zone: string;
-  /** Instance type. Default: `PRO2-XXS`. */
+  /** Scaleway zone of the VM and its flexible IP. Default: `fr-par-1`. VM only. */
+  zone?: string;
+  /** Instance type. Default: `PRO2-XXS`. VM only. */
   instanceType?: string;
-  /** Image label. Default: `debian_bookworm`. */
+  /** Image label. Default: `debian_bookworm`. VM only. */
   image?: string;
+  /**
+   * Run the gateway on a machine of your own instead of a Scaleway VM: no VM, flexible IP or security group is
+   * created, the machine boots with `cloudInit` (a secret output), and its firewall must let in what the security
+   * group would (see `gatewayInboundRules`). Default: none, the stack creates the VM.
+   */
+  externalHost?: ExternalGatewayHostArgs;
   /** The gateway's address in the Kilo mesh (the Peer's /32), outside Kilo's 10.4.0.0/16. */
   tunnelAddress: string;
   /** WireGuard port of the Kilo mesh. Default: `51820`. */
@@ -110,13 +126,13 @@ export interface WireguardGatewayArgs {
   cluster: { apiServerUrl: pulumi.Input<string>; caCertificate: pulumi.Input<string> };
   /** Namespace of the gateway's ServiceAccount and its token. */
   identityNamespace: string;
-  /** Protect the flexible IP (devices and concentrators are configured with it). Default: `false`. */
+  /** Protect the flexible IP (devices and concentrators are configured with it). Default: `false`. VM only. */
   protectPublicIp?: boolean;
   /** Tags on the Scaleway resources. Default: none. */
   tags?: string[];
 }
 
-const DEFAULTS = { instanceType: "PRO2-XXS", image: "debian_bookworm", kiloListenPort: 51820, uplinkPort: 51821, keepalive: 25 };
+const DEFAULTS = { kiloListenPort: 51820, uplinkPort: 51821, keepalive: 25 };
 
 /** The ServiceAccount token Secret type; Kubernetes fills `data.token` for it. */
 const SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token";
@@ -126,7 +142,7 @@ const SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token";
  * traffic back to it, and the steering point that sends each device to one ingress node with its source unchanged.
  */
 export class WireguardGateway extends pulumi.ComponentResource {
-  /** The flexible IP the Kilo nodes and the concentrators reach the gateway at. */
+  /** The flexible IP (or the external host's address) the Kilo nodes and the concentrators reach the gateway at. */
   public readonly publicIp: pulumi.Output<string>;
   /** WireGuard public key of the gateway in the Kilo mesh (the Peer's publicKey). */
   public readonly kiloPublicKey: pulumi.Output<string>;
@@ -154,29 +170,10 @@ export class WireguardGateway extends pulumi.ComponentResource {
     const peerName = name;
     const resolved = checkGatewayArgs(args, { peerName, kiloListenPort, uplinkPort });
     const rotation = checkRotation(args.rotation ?? {});
+    checkHost(args);
 
     const kiloKeys = this.keyPair(`${name}-kilo-key`, rotation.kiloKey);
     const uplinkKeys = this.keyPair(`${name}-uplink-key`, rotation.uplinkKey);
-
-    const ip = new scaleway.instance.Ip(
-      `${name}-ip`,
-      { type: "routed_ipv4", zone: args.zone, tags: args.tags },
-      { parent: this, protect: args.protectPublicIp ?? false },
-    );
-
-    const securityGroup = new scaleway.instance.SecurityGroup(
-      `${name}-sg`,
-      {
-        zone: args.zone,
-        description: "iot-udp-ingress gateway: Kilo mesh, device uplink from the concentrators, SSH from admins",
-        inboundDefaultPolicy: "drop",
-        outboundDefaultPolicy: "accept",
-        stateful: true,
-        inboundRules: gatewayInboundRules(args, kiloListenPort, uplinkPort),
-        tags: args.tags,
-      },
-      { parent: this },
-    );
 
     const identity = this.kubernetesIdentity(name, args, rotation.token);
     const kubeconfig = pulumi.secret(
@@ -197,19 +194,9 @@ export class WireguardGateway extends pulumi.ComponentResource {
         ),
     );
 
-    new scaleway.instance.Server(
-      `${name}-vm`,
-      {
-        zone: args.zone,
-        type: args.instanceType ?? DEFAULTS.instanceType,
-        image: args.image ?? DEFAULTS.image,
-        ipId: ip.id,
-        securityGroupId: securityGroup.id,
-        userData: { "cloud-init": cloudInit },
-        tags: args.tags,
-      },
-      { parent: this, ...gatewayServerOptions(cloudInit) },
-    );
+    const publicIp = args.externalHost
+      ? pulumi.output(args.externalHost.publicIp)
+      : this.virtualMachine(name, args, { kiloListenPort, uplinkPort, cloudInit });
 
     const peer = new k8s.apiextensions.CustomResource(
       `${name}-peer`,
@@ -221,13 +208,13 @@ export class WireguardGateway extends pulumi.ComponentResource {
           allowedIPs: [`${args.tunnelAddress}/32`, ...args.deviceSubnets],
           publicKey: kiloKeys.publicKey,
           persistentKeepalive: keepalive,
-          endpoint: { dnsOrIP: { ip: ip.address }, port: kiloListenPort },
+          endpoint: { dnsOrIP: { ip: publicIp }, port: kiloListenPort },
         },
       },
       { parent: this },
     );
 
-    this.publicIp = ip.address;
+    this.publicIp = publicIp;
     this.kiloPublicKey = kiloKeys.publicKey;
     this.uplinkPublicKey = uplinkKeys.publicKey;
     this.tunnelAddress = pulumi.output(args.tunnelAddress);
@@ -244,6 +231,50 @@ export class WireguardGateway extends pulumi.ComponentResource {
       kubeconfig: this.kubeconfig,
       concentratorPeers: this.concentratorPeers,
     });
+  }
+
+  /** The Scaleway VM, its flexible IP and security group; returns the IP's address. */
+  private virtualMachine(
+    name: string,
+    args: WireguardGatewayArgs,
+    host: { kiloListenPort: number; uplinkPort: number; cloudInit: pulumi.Output<string> },
+  ): pulumi.Output<string> {
+    const zone = args.zone ?? GATEWAY_VM_DEFAULTS.zone;
+    const ip = new scaleway.instance.Ip(
+      `${name}-ip`,
+      { type: "routed_ipv4", zone, tags: args.tags },
+      { parent: this, protect: args.protectPublicIp ?? false },
+    );
+
+    const securityGroup = new scaleway.instance.SecurityGroup(
+      `${name}-sg`,
+      {
+        zone,
+        description: "iot-udp-ingress gateway: Kilo mesh, device uplink from the concentrators, SSH from admins",
+        inboundDefaultPolicy: "drop",
+        outboundDefaultPolicy: "accept",
+        stateful: true,
+        inboundRules: gatewayInboundRules(args, host.kiloListenPort, host.uplinkPort),
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+
+    new scaleway.instance.Server(
+      `${name}-vm`,
+      {
+        zone,
+        type: args.instanceType ?? GATEWAY_VM_DEFAULTS.instanceType,
+        image: args.image ?? GATEWAY_VM_DEFAULTS.image,
+        ipId: ip.id,
+        securityGroupId: securityGroup.id,
+        userData: { "cloud-init": host.cloudInit },
+        tags: args.tags,
+      },
+      { parent: this, ...gatewayServerOptions(host.cloudInit) },
+    );
+
+    return ip.address;
   }
 
   /**
@@ -376,6 +407,22 @@ function checkGatewayArgs(args: WireguardGatewayArgs, ports: { peerName: string;
   return resolveGatewayOptions(
     gatewayHostOptions(args, { ...ports, kiloPrivateKey: throwaway, uplinkPrivateKey: throwaway, kubeconfig: "apiVersion: v1\n" }),
   );
+}
+
+/** With `externalHost` the VM's settings have nothing to apply to; a value there would be a mistake that goes unseen. */
+function checkHost(args: WireguardGatewayArgs): void {
+  if (args.externalHost === undefined) return;
+  if (!isIpv4Address(args.externalHost.publicIp)) {
+    throw new pulumi.InputPropertyError({
+      propertyPath: "externalHost.publicIp",
+      reason: `${JSON.stringify(args.externalHost.publicIp)} is not an IPv4 address`,
+    });
+  }
+  const vmOnly = { zone: args.zone, instanceType: args.instanceType, image: args.image, protectPublicIp: args.protectPublicIp };
+  const errors = Object.entries(vmOnly)
+    .filter(([, value]) => value !== undefined)
+    .map(([key]) => ({ propertyPath: key, reason: "only applies to the VM the component creates, not with externalHost" }));
+  if (errors.length > 0) throw new pulumi.InputPropertiesError({ message: "WireguardGateway: VM settings given with externalHost", errors });
 }
 
 /** A rotation label: it ends up in a Secret's name, so it must be a short DNS label fragment. */

@@ -2,7 +2,7 @@ import { decoderEgressProblems } from "../components/decoder-deployment";
 import { SessionSizingError, sizeEnvoySessions } from "../infra/envoy";
 import { cidrContainsAddress, cidrsOverlap, KILO_SUBNET, parseIpv4Cidr } from "../infra/network";
 import { isScalewayRegistryImage } from "../components/registry-host";
-import type { ParsedStackConfig } from "./config-schema";
+import { ingressNodes, isExistingCluster, type KosmosClusterConfig, type ParsedStackConfig } from "./config-schema";
 
 /** One problem found in a config, with the config key path it belongs to. */
 export interface ConfigProblem {
@@ -157,28 +157,30 @@ function namespaceProblems(config: ParsedStackConfig): ConfigProblem[] {
 }
 
 function decoderPlacementProblems(config: ParsedStackConfig): ConfigProblem[] {
-  const ingressNodes = config.cluster.ingressPool.size;
-  if (config.decoder.replicas >= ingressNodes) return [];
+  const nodes = ingressNodes(config.cluster);
+  if (config.decoder.replicas >= nodes.count) return [];
   return [
     {
       path: "decoder.replicas",
       message:
-        `${config.decoder.replicas} is below cluster.ingressPool.size (${ingressNodes}): ` +
+        `${config.decoder.replicas} is below ${nodes.path} (${nodes.count}): ` +
         "every ingress node needs a local decoder, or the gateway cannot steer devices to it",
     },
   ];
 }
 
 function clusterPoolProblems(config: ParsedStackConfig): ConfigProblem[] {
+  if (isExistingCluster(config.cluster)) return [];
+  const cluster: KosmosClusterConfig = config.cluster;
   const problems: ConfigProblem[] = [];
-  const { autoUpgrade, kubernetesVersion } = config.cluster;
+  const { autoUpgrade, kubernetesVersion } = cluster;
   if (autoUpgrade.enabled && !/^\d+\.\d+$/.test(kubernetesVersion)) {
     problems.push({
       path: "cluster.kubernetesVersion",
       message: `with cluster.autoUpgrade.enabled the version must be a minor version x.y, not ${kubernetesVersion}`,
     });
   }
-  config.cluster.generalPools.forEach((pool, index) => {
+  cluster.generalPools.forEach((pool, index) => {
     if (pool.autoscaling && (pool.minSize === undefined || pool.maxSize === undefined)) {
       problems.push({ path: `cluster.generalPools[${index}]`, message: "autoscaling needs minSize and maxSize" });
     }
@@ -188,8 +190,8 @@ function clusterPoolProblems(config: ParsedStackConfig): ConfigProblem[] {
   });
   const poolNames = [
     "ingress",
-    ...config.cluster.generalPools.map((pool) => pool.name),
-    ...config.cluster.externalPools.map((pool) => pool.name),
+    ...cluster.generalPools.map((pool) => pool.name),
+    ...cluster.externalPools.map((pool) => pool.name),
   ];
   poolNames.forEach((name, index) => {
     if (poolNames.indexOf(name) !== index) {
@@ -204,17 +206,18 @@ function envoySessionProblems(config: ParsedStackConfig): ConfigProblem[] {
   if (config.ingress.idleTimeoutSeconds > 24 * 3600) {
     return [{ path: "ingress.idleTimeoutSeconds", message: "expected at most one day" }];
   }
+  const nodes = ingressNodes(config.cluster);
   try {
     sizeEnvoySessions({
       devices: config.devices.expectedCount,
       reportIntervalSeconds: config.devices.reportIntervalSeconds,
       idleTimeoutSeconds: config.ingress.idleTimeoutSeconds,
-      ingressNodes: config.cluster.ingressPool.size,
+      ingressNodes: nodes.count,
     });
     return [];
   } catch (error) {
     if (!(error instanceof SessionSizingError)) throw error;
-    return error.problems.map((message) => ({ path: "cluster.ingressPool.size", message }));
+    return error.problems.map((message) => ({ path: nodes.path, message }));
   }
 }
 
@@ -284,8 +287,10 @@ function concentratorRoutingProblems(config: ParsedStackConfig): ConfigProblem[]
 /**
  * The ingress pool is tainted for Envoy and the decoders, and external pools have no nodes until machines join, so
  * cluster add-ons (CoreDNS, metrics, Kilo's own) need a general pool that always has a node, or they stay Pending.
+ * An existing cluster's pools are not the stack's to check.
  */
 function untaintedPoolProblems(config: ParsedStackConfig): ConfigProblem[] {
+  if (isExistingCluster(config.cluster)) return [];
   const alwaysHasNodes = config.cluster.generalPools.some(
     (pool) => pool.size >= 1 && (!pool.autoscaling || (pool.minSize ?? 0) >= 1),
   );

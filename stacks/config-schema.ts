@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ROTATION_LABEL, ROTATION_LABEL_RULE } from "../components/wireguard-gateway";
+import { kubeconfigCluster } from "../infra/kubernetes";
 import { isIpv4Address, parseIpv4Cidr } from "../infra/network";
 
 /*
@@ -86,7 +87,14 @@ const externalPoolSchema = z.strictObject({
   maxSize: positiveInt.default(1),
 });
 
-const clusterSchema = z.strictObject({
+/** The address plan every cluster has; it must match the cluster's (Kosmos sets it at creation). */
+const clusterRangeKeys = {
+  podCidr: cidr.default("100.64.0.0/15"),
+  serviceCidr: cidr.default("10.32.0.0/20"),
+};
+
+/** Keys of a cluster the stack creates in Scaleway (Kosmos). */
+const kosmosClusterSchema = z.strictObject({
   name: dnsLabel,
   region: z.enum(SCALEWAY_REGIONS).default("fr-par"),
   type: z.enum(KOSMOS_CLUSTER_TYPES, {
@@ -100,8 +108,7 @@ const clusterSchema = z.strictObject({
       maintenanceWindowStartHour: z.number().int().min(0).max(23, { message: "expected an hour in 0-23" }).default(3),
     })
     .default({ enabled: false, maintenanceWindowDay: "sunday", maintenanceWindowStartHour: 3 }),
-  podCidr: cidr.default("100.64.0.0/15"),
-  serviceCidr: cidr.default("10.32.0.0/20"),
+  ...clusterRangeKeys,
   tags: z.array(z.string().min(1)).default([]),
   deleteAdditionalResources: z.boolean().default(false),
   protect: z.boolean().optional(),
@@ -109,6 +116,69 @@ const clusterSchema = z.strictObject({
   generalPools: z.array(generalPoolSchema).default([]),
   externalPools: z.array(externalPoolSchema).default([]),
 });
+
+/**
+ * Keys of a cluster that already exists (Kosmos or any cluster running Kilo): the stack creates no cluster and no
+ * pool, and deploys onto the nodes that carry the ingress label and taint (see components/existing-cluster.ts).
+ */
+const existingClusterSchema = z.strictObject({
+  /** Names the Scaleway resources the stack still creates for the cluster (the registry credentials). */
+  name: dnsLabel,
+  existing: z.strictObject({
+    /** Kubeconfig whose current context reaches the cluster; set it with `pulumi config set --secret --path`. */
+    kubeconfig: z.string().superRefine((text, context) => {
+      try {
+        kubeconfigCluster(text);
+      } catch (error) {
+        context.addIssue({ code: "custom", message: (error as Error).message });
+      }
+    }),
+    /** How many nodes carry the ingress label and taint: Envoy's session budget is sized per node. */
+    ingressNodes: positiveInt,
+  }),
+  ...clusterRangeKeys,
+  tags: z.array(z.string().min(1)).default([]),
+  protect: z.boolean().optional(),
+});
+
+export type KosmosClusterConfig = z.output<typeof kosmosClusterSchema>;
+export type ExistingClusterConfig = z.output<typeof existingClusterSchema>;
+
+/** The schemas a section may take, for readers of the schema (the README check): see `byKey`. */
+const alternatives = new WeakMap<z.ZodType, readonly z.ZodType[]>();
+export function schemaAlternatives(schema: z.ZodType): readonly z.ZodType[] | undefined {
+  return alternatives.get(schema);
+}
+
+/**
+ * One of two object schemas, chosen by whether the input has `key`. A plain union would report the problems of
+ * whichever branch zod finds closest, so a typo in one form could be answered with the other form's keys.
+ */
+function byKey<WithKey extends z.ZodType, WithoutKey extends z.ZodType>(key: string, withKey: WithKey, withoutKey: WithoutKey) {
+  const schema = z.unknown().transform((raw, context) => {
+    const chosen = typeof raw === "object" && raw !== null && key in raw ? withKey : withoutKey;
+    const result = chosen.safeParse(raw, { reportInput: true });
+    if (result.success) return result.data as z.output<WithKey> | z.output<WithoutKey>;
+    for (const issue of result.error.issues) context.issues.push(issue as z.core.$ZodRawIssue);
+    return z.NEVER;
+  }) as unknown as z.ZodType<z.output<WithKey> | z.output<WithoutKey>, z.input<WithKey> | z.input<WithoutKey>>;
+  alternatives.set(schema, [withKey, withoutKey]);
+  return schema;
+}
+
+const clusterSchema = byKey("existing", existingClusterSchema, kosmosClusterSchema);
+
+/** Whether the stack deploys onto a cluster it does not create. */
+export function isExistingCluster(cluster: KosmosClusterConfig | ExistingClusterConfig): cluster is ExistingClusterConfig {
+  return "existing" in cluster;
+}
+
+/** Number of ingress nodes, and the key that sets it. */
+export function ingressNodes(cluster: KosmosClusterConfig | ExistingClusterConfig): { count: number; path: string } {
+  return isExistingCluster(cluster)
+    ? { count: cluster.existing.ingressNodes, path: "cluster.existing.ingressNodes" }
+    : { count: cluster.ingressPool.size, path: "cluster.ingressPool.size" };
+}
 
 const concentratorSchema = z.strictObject({
   name: dnsLabel,
@@ -132,10 +202,15 @@ const downloadSchema = z.strictObject({
 
 const rotationLabel = z.string().regex(ROTATION_LABEL, { message: `${ROTATION_LABEL_RULE}, e.g. 2026-12` });
 
+/** Keys of the gateway VM the stack creates; they do not apply to `gateway.externalHost`. Defaults: GATEWAY_VM_DEFAULTS. */
+const GATEWAY_VM_KEYS = ["zone", "instanceType", "image"] as const;
+
 const gatewaySchema = z.strictObject({
-  zone: z.string().regex(/^(fr-par|nl-ams|pl-waw)-[1-3]$/, { message: "expected a zone like fr-par-1" }).default("fr-par-1"),
-  instanceType: z.string().min(1).default("PRO2-XXS"),
-  image: z.string().min(1).default("debian_bookworm"),
+  zone: z.string().regex(/^(fr-par|nl-ams|pl-waw)-[1-3]$/, { message: "expected a zone like fr-par-1" }).optional(),
+  instanceType: z.string().min(1).optional(),
+  image: z.string().min(1).optional(),
+  /** A machine of the user's own runs the gateway: no VM, flexible IP or security group is created. */
+  externalHost: z.strictObject({ publicIp: ipv4 }).optional(),
   tunnelAddress: ipv4.default("10.5.0.1"),
   kiloListenPort: port.default(51820),
   persistentKeepaliveSeconds: z.number().int().min(0).max(65535).default(25),
@@ -151,6 +226,13 @@ const gatewaySchema = z.strictObject({
     .strictObject({ kiloKey: rotationLabel.optional(), uplinkKey: rotationLabel.optional(), token: rotationLabel.optional() })
     .default({}),
   tools: z.strictObject({ kgctl: downloadSchema, kubectl: downloadSchema }),
+}).superRefine((gateway, context) => {
+  if (gateway.externalHost === undefined) return;
+  for (const key of GATEWAY_VM_KEYS) {
+    if (gateway[key] !== undefined) {
+      context.addIssue({ code: "custom", path: [key], message: "only applies to the gateway VM the stack creates, not with gateway.externalHost" });
+    }
+  }
 });
 
 const ingressSchema = z.strictObject({

@@ -3,6 +3,7 @@ import {
   DecoderDeployment,
   DecoderService,
   EnvoyUdpIngress,
+  ExistingCluster,
   isScalewayRegistryImage,
   KosmosCluster,
   RegistryPullSecret,
@@ -12,10 +13,12 @@ import {
   type PinnedDownloadArgs,
 } from "../components";
 import { ConfigError, type EnvironmentConfig } from "./config";
+import { ingressNodes, isExistingCluster, type KosmosClusterConfig } from "./config-schema";
 
 /** What one environment is made of; the stack exports a selection of it. */
 export interface Environment {
-  readonly cluster: KosmosCluster;
+  /** The cluster: created in Scaleway (`KosmosCluster`), or `cluster.existing` (`ExistingCluster`). */
+  readonly cluster: KosmosCluster | ExistingCluster;
   readonly decoderService: DecoderService;
   readonly decoders: DecoderDeployment;
   /** The decoder image's registry credentials; absent for a public image. */
@@ -77,7 +80,7 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
       sessions: {
         devices: config.devices.expectedCount,
         reportIntervalSeconds: config.devices.reportIntervalSeconds,
-        ingressNodes: config.cluster.ingressPool.size,
+        ingressNodes: ingressNodes(config.cluster).count,
       },
       idleTimeoutSeconds: config.ingress.idleTimeoutSeconds,
       maxDatagramBytes: config.devices.maxDatagramBytes,
@@ -95,6 +98,7 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
       zone: gatewayConfig.zone,
       instanceType: gatewayConfig.instanceType,
       image: gatewayConfig.image,
+      externalHost: gatewayConfig.externalHost,
       tunnelAddress: gatewayConfig.tunnelAddress,
       kiloListenPort: gatewayConfig.kiloListenPort,
       persistentKeepaliveSeconds: gatewayConfig.persistentKeepaliveSeconds,
@@ -120,7 +124,8 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
       },
       cluster: { apiServerUrl: cluster.apiServerUrl, caCertificate: cluster.clusterCaCertificate },
       identityNamespace: config.ingress.namespace,
-      protectPublicIp: config.cluster.protect,
+      // An external host's address is not the stack's to protect.
+      protectPublicIp: gatewayConfig.externalHost === undefined ? config.cluster.protect : undefined,
       tags: [...config.cluster.tags, `environment=${config.environment}`],
     },
     { ...onCluster, dependsOn: [ingress, decoderService] },
@@ -187,8 +192,11 @@ function createDecoderPullSecret(
   );
 }
 
-function createCluster(stackName: string, config: EnvironmentConfig): KosmosCluster {
-  const { cluster } = config;
+function createCluster(stackName: string, config: EnvironmentConfig): KosmosCluster | ExistingCluster {
+  if (isExistingCluster(config.cluster)) {
+    return new ExistingCluster(stackName, { kubeconfig: pulumi.secret(config.cluster.existing.kubeconfig) });
+  }
+  const cluster: KosmosClusterConfig & { protect: boolean } = config.cluster;
   return new KosmosCluster(
     stackName,
     {

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseStackConfig, rawStackConfigFromPulumi } from "./config";
+import { KosmosCluster } from "../components";
 import { createEnvironment } from "./environment";
 
 /** Config mistakes end the program with their message alone: a stack trace would only hide the list. */
@@ -19,7 +20,8 @@ const { cluster, decoderService, ingress, gateway } = withConfigErrorsReported((
 
 export const environmentName = config.environment;
 export const clusterProtected = config.cluster.protect;
-export const clusterId = cluster.clusterId;
+/** Scaleway's id of the cluster; absent with `cluster.existing`. */
+export const clusterId = cluster instanceof KosmosCluster ? cluster.clusterId : undefined;
 export const apiServerUrl = cluster.apiServerUrl;
 export const kubeconfig = cluster.kubeconfig;
 export const ingressNodeLabel = cluster.ingressNodeLabel;
@@ -30,6 +32,8 @@ export const gatewayKiloPublicKey = gateway.kiloPublicKey;
 export const gatewayUplinkPublicKey = gateway.uplinkPublicKey;
 export const gatewayTunnelAddress = gateway.tunnelAddress;
 export const gatewayPeerName = gateway.peerName;
+/** With `gateway.externalHost`: the cloud-init to boot that machine with (secret: keys and a token). */
+export const gatewayCloudInit = config.gateway.externalHost !== undefined ? gateway.cloudInit : undefined;
 /** What each concentrator's WireGuard peer for the gateway must hold (AllowedIPs), for the configured rewrite setting. */
 export const concentratorPeers = gateway.concentratorPeers;
 export const ingressAddress = config.ingress.address;

@@ -2,12 +2,14 @@ import * as fs from "fs";
 import * as path from "path";
 import type { z } from "zod";
 import { renderSizingTable } from "../scripts/sizing-table";
-import { stackConfigSchema } from "../stacks/config-schema";
+import { schemaAlternatives, stackConfigSchema } from "../stacks/config-schema";
 
 const README = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
 
 /** Every key path of the config schema, arrays written `[]`. */
 function keyPaths(schema: z.ZodType, prefix: string): string[] {
+  const alternatives = schemaAlternatives(schema);
+  if (alternatives !== undefined) return [...new Set(alternatives.flatMap((alternative) => keyPaths(alternative, prefix)))];
   const def = (schema as unknown as { _zod: { def: Record<string, any> } })._zod.def;
   switch (def.type) {
     case "optional":

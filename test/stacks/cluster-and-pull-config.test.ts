@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseStackConfig, type EnvironmentConfig } from "../../stacks/config";
 import { decoderImagePullCredentials, registryProjectId } from "../../stacks/environment";
 import { rawConfigOfStack, STACKS } from "../support/stack-files";
-import { validConfig } from "../support/valid-config";
+import { kosmosCluster, validConfig } from "../support/valid-config";
 
 /*
  * The config keys of issue 9 items 1-3: external pools' maxSize, the untainted pool every cluster needs, and the
@@ -61,11 +61,11 @@ describe("the untainted pool every cluster needs (cluster.generalPools)", () => 
 
   it.each(STACKS)("is satisfied by the %s stack file", (stack) => {
     const config = parseStackConfig(rawConfigOfStack(stack));
-    expect(config.cluster.generalPools.some((pool) => pool.size >= 1 && (!pool.autoscaling || (pool.minSize ?? 0) >= 1))).toBe(true);
+    expect(kosmosCluster(config.cluster).generalPools.some((pool) => pool.size >= 1 && (!pool.autoscaling || (pool.minSize ?? 0) >= 1))).toBe(true);
   });
 
   it("gives the preview stack one small untainted node", () => {
-    expect(parseStackConfig(rawConfigOfStack("preview")).cluster.generalPools).toEqual([
+    expect(kosmosCluster(parseStackConfig(rawConfigOfStack("preview")).cluster).generalPools).toEqual([
       { name: "system", nodeType: "PLAY2-NANO", size: 1, autoscaling: false, autohealing: true },
     ]);
   });
@@ -73,7 +73,7 @@ describe("the untainted pool every cluster needs (cluster.generalPools)", () => 
 
 describe("cluster.externalPools[].maxSize", () => {
   it("defaults to 1", () => {
-    expect(parsed((c) => (c.cluster.externalPools = [{ name: "onprem" }])).cluster.externalPools).toEqual([{ name: "onprem", maxSize: 1 }]);
+    expect(kosmosCluster(parsed((c) => (c.cluster.externalPools = [{ name: "onprem" }])).cluster).externalPools).toEqual([{ name: "onprem", maxSize: 1 }]);
   });
 
   it.each([

@@ -20,7 +20,7 @@ interface Expectations {
 }
 
 /** The resources every environment is made of, by type; the pool count differs per stack. */
-function expectedTypeCounts(pools: number): Record<string, number> {
+export function expectedTypeCounts(pools: number): Record<string, number> {
   return {
     "pulumi:pulumi:Stack": 1,
     "iot-udp-ingress:index:KosmosCluster": 1,

@@ -9,9 +9,15 @@ export interface ProgramRun {
   readonly protectedByName: Map<string, boolean | undefined>;
 }
 
-/** Runs the whole stack program under mocks with the committed config of `stack`, as a preview by default. One run per test file. */
-export async function runProgramWithStackConfig(stack: string, options: { preview?: boolean } = {}): Promise<ProgramRun> {
-  pulumi.runtime.setAllConfig(pulumiConfigOfStack(stack));
+/**
+ * Runs the whole stack program under mocks with the committed config of `stack` (or `options.config`, Pulumi's flat
+ * config map), as a preview by default. One run per test file.
+ */
+export async function runProgramWithStackConfig(
+  stack: string,
+  options: { preview?: boolean; config?: Record<string, string> } = {},
+): Promise<ProgramRun> {
+  pulumi.runtime.setAllConfig(options.config ?? pulumiConfigOfStack(stack));
   const resources = recordResources({ stack, preview: options.preview ?? true });
   const protectedByName = new Map<string, boolean | undefined>();
   // Run as the engine does, inside the root stack resource, so that a stack transformation can be registered:

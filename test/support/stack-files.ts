@@ -31,3 +31,40 @@ function parseText(text: string): unknown {
     return text;
   }
 }
+
+/** Where an existing cluster and an external gateway host are, for `onExistingCluster`. */
+export interface ExistingPlacement {
+  readonly kubeconfig: string;
+  readonly ingressNodes: number;
+  readonly gatewayPublicIp: string;
+}
+
+/**
+ * A stack file's sections moved onto an existing cluster and an external gateway host: the cluster section keeps the
+ * keys that still apply (name, address plan, tags, protect) and gains `existing`; the gateway loses its VM keys and
+ * gains `externalHost`. Everything else is the stack file's.
+ */
+export function onExistingCluster(sections: Record<string, unknown>, placement: ExistingPlacement): Record<string, any> {
+  const copy = JSON.parse(JSON.stringify(sections)) as Record<string, any>;
+  const { name, podCidr, serviceCidr, tags, protect } = copy.cluster;
+  copy.cluster = {
+    name,
+    existing: { kubeconfig: placement.kubeconfig, ingressNodes: placement.ingressNodes },
+    ...(podCidr !== undefined ? { podCidr } : {}),
+    ...(serviceCidr !== undefined ? { serviceCidr } : {}),
+    ...(tags !== undefined ? { tags } : {}),
+    ...(protect !== undefined ? { protect } : {}),
+  };
+  const { zone: _zone, instanceType: _instanceType, image: _image, ...gateway } = copy.gateway;
+  copy.gateway = { ...gateway, externalHost: { publicIp: placement.gatewayPublicIp } };
+  return copy;
+}
+
+/** Sections back into Pulumi's flat config map (`iot-udp-ingress:<section>` -> JSON text), other keys of `stack` kept. */
+export function pulumiConfigWithSections(stack: string, sections: Record<string, unknown>): Record<string, string> {
+  const providers = Object.entries(pulumiConfigOfStack(stack)).filter(([key]) => !key.startsWith("iot-udp-ingress:"));
+  return Object.fromEntries([
+    ...providers,
+    ...Object.entries(sections).map(([key, value]) => [`iot-udp-ingress:${key}`, typeof value === "string" ? value : JSON.stringify(value)]),
+  ]);
+}

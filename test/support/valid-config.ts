@@ -27,3 +27,9 @@ export function validConfig(): Record<string, any> {
     decoder: { image: "rg.fr-par.scw.cloud/iot/decoder:1.8.0", replicas: 4 },
   };
 }
+
+/** The Kosmos form of a parsed cluster section; fails the test on the `cluster.existing` form. */
+export function kosmosCluster<T extends object>(cluster: T): Exclude<T, { existing: unknown }> {
+  if ("existing" in cluster) throw new Error("expected the Kosmos form of cluster, got cluster.existing");
+  return cluster as Exclude<T, { existing: unknown }>;
+}
