@@ -348,6 +348,8 @@ export class WireguardGateway extends pulumi.ComponentResource {
       },
       { parent: this, additionalSecretOutputs: ["data"] },
     );
+    // The token is there once the Secret is created: pulumi-kubernetes waits until the token controller has filled a
+    // service-account-token Secret's data (provider/pkg/await/awaiters.go, untilCoreV1SecretInitialized).
     const token = tokenSecret.data.apply((data) => Buffer.from(data?.token ?? "", "base64").toString("utf8"));
     return { token: pulumi.secret(token) };
   }

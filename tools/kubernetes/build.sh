@@ -29,6 +29,9 @@ die() { log "error: $*"; exit 1; }
 if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then PATH="$PATH:/usr/local/go/bin"; fi
 command -v go >/dev/null || die "go is not installed (Go >= 1.26 with access to the Go module proxy is required)"
 mkdir -p "$root" "$logs"
+# One build at a time per cache: a second run (another test job, CI) waits, then finds the binaries built.
+exec 9>"$root/build.lock"
+if ! flock -n 9; then log "another build of these binaries is running; waiting for it to finish"; flock 9; fi
 
 # Version of a module required by a wrapper's go.mod (single-line or block require).
 required_version() { # <wrapper dir> <module path>
@@ -56,6 +59,19 @@ heartbeat() { # <what> <start epoch>
     wait "$nap"
     log "  ... still building $1 ($(( ($(date +%s) - $2) / 60 )) min so far)"
   done
+}
+
+# Removes the cache directories matching <pattern> but <keep>, except those a running process was
+# started from (a local cluster keeps running from the binaries it was started with).
+prune() { # <pattern> <keep>
+  local dir
+  while IFS= read -r dir; do
+    if readlink /proc/[0-9]*/exe 2>/dev/null | grep -q "^$dir/"; then
+      log "keeping $dir: a running process uses it"
+    else
+      rm -rf "$dir"
+    fi
+  done < <(find "$root" -maxdepth 1 -name "$1" ! -path "$2")
 }
 
 # build <name> <version> <wrapper dir> <usual cold time> <ldflags> <tags> <prepare function|""> <packages...>
@@ -87,8 +103,8 @@ build() {
   touch "$out.tmp/.complete"
   rm -rf "$out"; mv "$out.tmp" "$out"
   rm -rf "$work"
-  # Older builds (other versions or wrapper contents) are dead weight.
-  find "$root" -maxdepth 1 -name "$name-[v0-9]*" ! -path "$out" -exec rm -rf {} + || true
+  # Older builds (other versions or wrapper contents) are dead weight, unless a cluster still runs from them.
+  prune "$name-[v0-9]*" "$out"
   log "built $name $version in $(( $(date +%s) - start )) s"
   echo "$out"
 }
@@ -139,7 +155,7 @@ if [[ ! -f "$bin_dir/.complete" ]]; then
   done
   cp -R "$kwok_dir/kwok-stages" "$bin_dir/kwok-stages"
   touch "$bin_dir/.complete"
-  find "$root" -maxdepth 1 -name 'bin-*' ! -path "$bin_dir" -exec rm -rf {} + || true
+  prune 'bin-*' "$bin_dir"
 fi
 log "kubernetes $kube_version, etcd $etcd_version, kwok $kwok_version ready in $(( $(date +%s) - total_start )) s: $bin_dir"
 echo "$bin_dir"
