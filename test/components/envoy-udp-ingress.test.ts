@@ -1,5 +1,5 @@
 import { parse } from "yaml";
-import { envoyMessageIssues } from "../envoy/support/envoy-proto-validator";
+import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiProblems } from "../envoy/support/envoy-api";
 import { hasKubernetesSchema, validateAgainstKubernetesSchema } from "../support/kubernetes-schema";
 import { onlyResource, recordResources, settle, type RecordedResource } from "../support/pulumi-mocks";
 
@@ -33,6 +33,9 @@ beforeAll(async () => {
   recorded = recordResources();
   components = await import("../../components");
 });
+beforeAll(() => {
+  envoyApiChecker();
+}, ENVOY_API_BUILD_TIMEOUT_MS);
 beforeEach(() => recorded.splice(0));
 
 function daemonSetPodSpec(): any {
@@ -56,7 +59,7 @@ describe("EnvoyUdpIngress", () => {
     ]);
   });
 
-  it("sizes max_connections from the fleet and ships a bootstrap Envoy's protos accept", async () => {
+  it("sizes max_connections from the fleet and ships a bootstrap Envoy's own API accepts", async () => {
     const ingress = new components.EnvoyUdpIngress("ingress", args());
     await settle();
     // 250,000 devices x min(1, 60 s / 300 s) / 4 nodes = 12,500 sessions per node; x 1.5 headroom.
@@ -67,7 +70,7 @@ describe("EnvoyUdpIngress", () => {
     expect(bootstrap.admin.address.socket_address.address).toBe("127.0.0.1");
     const proxy = bootstrap.static_resources.listeners[0].listener_filters[0].typed_config;
     expect(proxy).toMatchObject({ use_original_src_ip: true, idle_timeout: "60s", hash_policies: [{ source_ip: true }] });
-    expect(envoyMessageIssues("envoy.config.bootstrap.v3.Bootstrap", bootstrap)).toEqual([]);
+    expect(envoyApiProblems("bootstrap", bootstrap)).toEqual([]);
   });
 
   it("routes only datagrams from the device subnets; every other source has no route", async () => {

@@ -14,6 +14,7 @@ import {
   edsSidecarStartupProbeCommand,
   renderEdsFile,
 } from "../../infra/envoy";
+import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiFileProblems } from "./support/envoy-api";
 import { FakeKubeApi } from "./support/fake-kube-api";
 
 function requiresOf(source: string): string[] {
@@ -86,6 +87,10 @@ describe("the sidecar as a program, copied flat into a directory without node_mo
   let child: ChildProcess | undefined;
   const api = new FakeKubeApi();
 
+  beforeAll(() => {
+    envoyApiChecker();
+  }, ENVOY_API_BUILD_TIMEOUT_MS);
+
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "eds-sidecar-program-"));
     for (const file of EDS_SIDECAR_FILES) fs.copyFileSync(path.join(EDS_SIDECAR_DIR, file), path.join(dir, file));
@@ -138,6 +143,7 @@ describe("the sidecar as a program, copied flat into a directory without node_mo
       const watch = await api.nextWatch(5000);
       expect(watch.request.authorization).toBe("Bearer program-token");
       expect(fs.readFileSync(edsPath, "utf8")).toBe(renderEdsFile([slice], { nodeName: "ingress-1", clusterName: "decoder", portName: "coap" }));
+      expect(envoyApiFileProblems("eds", edsPath)).toStrictEqual([]);
       child.kill("SIGTERM");
       const { code } = await started.exited;
       expect(code).toBe(0);

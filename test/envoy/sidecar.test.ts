@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { EndpointSlice, renderEdsFile } from "../../infra/envoy";
 import sidecar = require("../../infra/envoy/eds-sidecar/sidecar.js");
+import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiTextProblems } from "./support/envoy-api";
 import { FakeKubeApi, WatchStream } from "./support/fake-kube-api";
 
 const NODE = "ingress-1";
@@ -73,6 +74,9 @@ async function startSidecar(dir: string, preexisting?: string): Promise<Harness>
 
 describe("EDS sidecar against a fake Kubernetes API", () => {
   let dir: string;
+  beforeAll(() => {
+    envoyApiChecker();
+  }, ENVOY_API_BUILD_TIMEOUT_MS);
   let harness: Harness | undefined;
 
   beforeEach(() => {
@@ -176,6 +180,9 @@ describe("EDS sidecar against a fake Kubernetes API", () => {
     expect(fs.readFileSync(h.edsPath, "utf8")).toBe(renderEdsFile([c], selection));
     expect(fs.readdirSync(path.dirname(h.edsPath))).toStrictEqual(["endpoints.json"]);
     expect(h.api.requests.every((r) => r.authorization === "Bearer test-token")).toBe(true);
+    // Every file the sidecar wrote on the way (empty, one, two, no endpoints) is one Envoy's API accepts.
+    expect(new Set(h.writes).size).toBeGreaterThanOrEqual(4);
+    for (const content of new Set(h.writes)) expect(envoyApiTextProblems("eds", content)).toStrictEqual([]);
   });
 
   it("re-lists at once, without backoff, when the watch request itself gets HTTP 410", async () => {

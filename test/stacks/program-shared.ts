@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { envoyMessageIssues } from "../envoy/support/envoy-proto-validator";
+import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiProblems } from "../envoy/support/envoy-api";
 import { cloudInitSchema } from "../gateway/support/checkers";
 import { kiloPeerProblems } from "../support/kilo-peer-schema";
 import { hasKubernetesSchema, validateAgainstKubernetesSchema, withSecretsRevealed } from "../support/kubernetes-schema";
@@ -85,6 +85,9 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       process.env.SCW_DEFAULT_PROJECT_ID = TEST_PROJECT_ID;
       run = await runProgramWithStackConfig(stack);
     });
+    beforeAll(() => {
+      envoyApiChecker();
+    }, ENVOY_API_BUILD_TIMEOUT_MS);
     afterAll(() => {
       if (projectIdBefore === undefined) delete process.env.SCW_DEFAULT_PROJECT_ID;
       else process.env.SCW_DEFAULT_PROJECT_ID = projectIdBefore;
@@ -143,14 +146,14 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       expect((onlyResource(run.resources, "kubernetes:core/v1:Service").inputs as any).spec.clusterIP).toBe("None");
     });
 
-    it("sizes Envoy for the stack's fleet, with a bootstrap Envoy's protos accept", () => {
+    it("sizes Envoy for the stack's fleet, with a bootstrap Envoy's own API accepts", () => {
       const configMap = resourcesOfType(run.resources, "kubernetes:core/v1:ConfigMap").find((resource) =>
         resource.name.endsWith("-bootstrap"),
       );
       const bootstrap = parse((configMap?.inputs.data as Record<string, string>)["envoy.yaml"]);
       expect(bootstrap.static_resources.clusters[0].circuit_breakers.thresholds[0].max_connections).toBe(expected.maxConnections);
       expect(run.outputs.envoyMaxConnectionsPerNode).toBe(expected.maxConnections);
-      expect(envoyMessageIssues("envoy.config.bootstrap.v3.Bootstrap", bootstrap)).toEqual([]);
+      expect(envoyApiProblems("bootstrap", bootstrap)).toEqual([]);
     });
 
     it("produces Kubernetes objects that all pass the Kubernetes schema", () => {
