@@ -3,7 +3,7 @@ import { resolveGatewayOptions, type GatewayHostOptions, type ResolvedGatewayOpt
 import { renderBootstrapScript } from "./bootstrap";
 import { renderGatewayRuleset } from "./nftables";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
-import { STEERING_TARGETS_JQ } from "./steering";
+import { readGatewayScript } from "./script-files";
 import { renderSteeringAgentScript } from "./steering-agent";
 import { renderConntrackModprobeConf, renderModulesLoadConf, renderSysctlConf } from "./sysctl";
 import { gatewayUnits, renderSystemdUnit } from "./units";
@@ -50,7 +50,7 @@ export function gatewayFiles(options: ResolvedGatewayOptions, paths: GatewayPath
     file(paths.sysctlConf, renderSysctlConf(options), "0644"),
     file(paths.modprobeConf, renderConntrackModprobeConf(options), "0644"),
     file(paths.modulesLoadConf, renderModulesLoadConf(), "0644"),
-    file(paths.steeringProgram, STEERING_TARGETS_JQ, "0644"),
+    file(paths.steeringProgram, readGatewayScript("steering-targets.jq"), "0644"),
     file(paths.steeringAgentScript, renderSteeringAgentScript(options, paths), "0755"),
     file(paths.bootstrapScript, renderBootstrapScript(options, paths), "0755"),
     ...gatewayUnits(options, paths).map((unit) => file(`${paths.systemdUnitDir}/${unit.name}`, renderSystemdUnit(unit), "0644")),

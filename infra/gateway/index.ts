@@ -23,19 +23,8 @@ export {
   renderNftRuleset,
 } from "./nftables";
 export type { NftChain, NftFamily, NftHook, NftMap, NftRule, NftSet, NftTable } from "./nftables";
-export {
-  MESH_STATUS_JQ,
-  STEERING_TARGETS_JQ,
-  STEERING_TRANSACTION_JQ,
-  assignBuckets,
-  bucketWeight,
-  nameHash,
-  renderSteeringUpdate,
-  sortTargets,
-  steeringAddressOfPodCidr,
-  steeringDecision,
-} from "./steering";
-export type { MeshFacts, SteeringDecision, SteeringHashSettings, SteeringTarget } from "./steering";
+export { STEERING_TARGETS_JQ } from "./steering";
+export type { MeshFacts, SteeringDecision, SteeringTarget } from "./steering";
 export {
   MESH_STATUS_FILE,
   STEERING_EXIT_API_ERROR,
@@ -44,8 +33,12 @@ export {
   STEERING_EXIT_NO_TARGETS,
   meshStaleAfterSeconds,
   renderSteeringAgentScript,
-  shellQuote,
+  steeringAgentParameters,
 } from "./steering-agent";
+export { SHELL_PARAMETERS_MARKER, renderShellParameters, shellQuote, withShellParameters } from "./shell-parameters";
+export type { ShellParameter } from "./shell-parameters";
+export { GATEWAY_SCRIPT_FILES, gatewayScriptPath, gatewayScriptsDir } from "./script-files";
+export type { GatewayScriptFile } from "./script-files";
 export { concentratorGatewayPeers } from "./concentrator";
 export type { ConcentratorGatewayPeer } from "./concentrator";
 export {
@@ -61,7 +54,7 @@ export {
 } from "./units";
 export type { SystemdUnitFile } from "./units";
 export { renderUplinkConfig, uplinkUnitName } from "./uplink";
-export { renderBootstrapScript } from "./bootstrap";
+export { bootstrapParameters, renderBootstrapScript } from "./bootstrap";
 export {
   GATEWAY_PACKAGES,
   buildGatewayCloudConfig,

@@ -211,7 +211,7 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
             },
           ],
         },
-        // Filled by the steering agent (renderSteeringUpdate); empty until the first ingress node qualifies.
+        // Filled by the steering agent (scripts/steering-transaction.jq); empty until the first ingress node qualifies.
         { name: STEER_CHAIN, rules: [] },
       ],
     },

@@ -1,7 +1,7 @@
 import { basename } from "path";
 import type { ResolvedGatewayOptions } from "./options";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
-import { shellQuote } from "./steering-agent";
+import { shellQuote } from "./shell-parameters";
 
 /** A systemd unit file: sections in order, each a list of `Key=value` directives (keys may repeat). */
 export interface SystemdUnitFile {

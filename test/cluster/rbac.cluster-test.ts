@@ -77,7 +77,7 @@ const q = (who: string, verb: string, resource: string, namespace: string | unde
   subresource,
 });
 
-// What the clients do: infra/gateway/steering-agent.ts (`kubectl get nodes`, pods in the Envoy namespace,
+// What the clients do: infra/gateway/scripts/steering-agent.sh (`kubectl get nodes`, pods in the Envoy namespace,
 // endpointslices of the decoder Service), kgctl (list/watch nodes and peers, get the Peer CRD), and the EDS sidecar
 // (infra/envoy/eds-sidecar/kube-api.js: list and watch endpointslices in the decoder namespace).
 const GATEWAY_ALLOWED: Question[] = [

@@ -6,17 +6,16 @@ import {
   DEFAULT_GATEWAY_PATHS,
   STEERING_EXIT_API_ERROR,
   STEERING_TARGETS_JQ,
-  assignBuckets,
   renderGatewayRuleset,
   renderSteeringAgentScript,
   resolveGatewayOptions,
-  steeringAddressOfPodCidr,
   type GatewayPaths,
   type SteeringTarget,
 } from "../../infra/gateway";
 import { generateKeyPair } from "../../infra/wireguard";
 import { ENVOY_POD_SELECTOR } from "../../components";
 import { gatewayOptions } from "../gateway/support/options";
+import { assignBuckets, steeringAddressOfPodCidr } from "../gateway/support/steering-oracle";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "../gateway/support/netns";
 import { requireTool, run } from "../gateway/support/tools";
 import { eventually, getJson, kubectlOk, report } from "./support/cluster";

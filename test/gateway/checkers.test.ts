@@ -1,18 +1,21 @@
+import { readFileSync, writeFileSync } from "fs";
+import { join } from "path";
 import {
   DEFAULT_GATEWAY_PATHS,
-  STEERING_TARGETS_JQ,
+  gatewayScriptPath,
   gatewayUnits,
   renderBootstrapScript,
   renderGatewayCloudInit,
   renderGatewayRuleset,
   renderSteeringAgentScript,
-  renderSteeringUpdate,
   renderSystemdUnit,
   resolveGatewayOptions,
+  type GatewayScriptFile,
 } from "../../infra/gateway";
-import { cloudInitSchema, nftCheck, shellcheck, systemdVerify } from "./support/checkers";
+import { cloudInitSchema, nftCheck, shellcheck, shellcheckFile, systemdVerify, withTempDir } from "./support/checkers";
 import { gatewayOptions } from "./support/options";
-import { run } from "./support/tools";
+import { renderSteeringUpdate } from "./support/steering-oracle";
+import { run, type RunResult } from "./support/tools";
 
 // Every artifact passes the real tool of its ecosystem, and each check is shown to fail on a broken input.
 
@@ -29,6 +32,23 @@ describe("shellcheck", () => {
     const result = shellcheck(script);
     expect(result.stdout).toBe("");
     expect(result.status).toBe(0);
+  });
+
+  it.each<GatewayScriptFile>(["first-boot.sh", "steering-agent.sh"])("passes the script file %s as it is in the repository", (name) => {
+    const result = shellcheckFile(gatewayScriptPath(name));
+    expect(result.stdout).toBe("");
+    expect(result.status).toBe(0);
+  });
+
+  it.each<[GatewayScriptFile, string, string]>([
+    ["first-boot.sh", '"$NFT" -f "$NFTABLES_CONF"', "$NFT -f $NFTABLES_CONF"],
+    ["steering-agent.sh", 'mkdir -p "$STATE_DIR" "$RUN_DIR"', "mkdir -p $STATE_DIR $RUN_DIR"],
+  ])("fails on a copy of %s with an unquoted expansion", (name, quoted, unquoted) => {
+    const text = readFileSync(gatewayScriptPath(name), "utf8");
+    expect(text).toContain(quoted);
+    const result = shellcheck(text.replace(quoted, unquoted));
+    expect(result.status).not.toBe(0);
+    expect(result.stdout).toContain("SC2086");
   });
 
   it("fails on a script with an unquoted expansion", () => {
@@ -106,14 +126,51 @@ describe("nft -c -f", () => {
   });
 });
 
+/** Runs a jq program file the way the agent does: `jq -f <file>` with its arguments, on `input` (`-n`: none). */
+function jqFile(file: string, args: readonly string[], input: string | null): RunResult {
+  return run("jq", [...(input === null ? ["-n"] : []), "-c", ...args, "-f", file], input ?? "");
+}
+
+// Each program with the arguments the agent passes, on a fixture input, and what it must print.
+const JQ_PROGRAMS: ReadonlyArray<[name: GatewayScriptFile, args: readonly string[], input: string | null, output: string]> = [
+  [
+    "steering-targets.jq",
+    ["--arg", "labelKey", "k", "--arg", "labelValue", "v", "--arg", "decoderService", "d", "--argjson", "buckets", "4", "--arg", "routes", "", "--argjson", "now", "0"],
+    null,
+    `${JSON.stringify({ targets: [], buckets: [], mesh: { kiloNodes: [], unrouted: [], unroutedIngress: [], withoutEndpoint: [] } })}\n`,
+  ],
+  [
+    "mesh-status.jq",
+    ["--slurpfile", "previous", "/dev/null", "--argjson", "now", "10", "--argjson", "staleAfter", "90", "--arg", "iface", "kilo0"],
+    JSON.stringify({ kiloNodes: ["a"], unrouted: [], unroutedIngress: [], withoutEndpoint: [] }),
+    `${JSON.stringify({ state: "synced", checkedAt: 10, syncedAt: 10, unroutedSince: {}, unrouted: [], unroutedIngress: [], withoutEndpoint: [], message: null })}\n`,
+  ],
+  [
+    "steering-transaction.jq",
+    ["-r", "--arg", "table", "t", "--arg", "chain", "c", "--arg", "map", "m", "--argjson", "seed", "7"],
+    JSON.stringify({ targets: [{ name: "a", address: "100.64.7.1" }], buckets: ["100.64.7.1", "100.64.7.1"] }),
+    "flush chain ip t c\nflush map ip t m\nadd element ip t m { 0 : 100.64.7.1, 1 : 100.64.7.1 }\nadd rule ip t c dnat to jhash ip saddr mod 2 seed 7 map @m\n",
+  ],
+];
+
 describe("jq", () => {
-  it("compiles the decision program", () => {
-    const result = run(
-      "jq",
-      ["-n", "--arg", "labelKey", "k", "--arg", "labelValue", "v", "--arg", "decoderService", "d", "--argjson", "buckets", "4", "--arg", "routes", "", "--argjson", "now", "0", STEERING_TARGETS_JQ],
-      "",
-    );
+  it.each(JQ_PROGRAMS)("compiles %s and runs it on a fixture", (name, args, input, output) => {
+    const result = jqFile(gatewayScriptPath(name), args, input);
     expect(result.stderr).toBe("");
-    expect(JSON.parse(result.stdout)).toEqual({ targets: [], buckets: [], mesh: { kiloNodes: [], unrouted: [], unroutedIngress: [], withoutEndpoint: [] } });
+    expect(result.stdout).toBe(output);
+    expect(result.status).toBe(0);
+  });
+
+  it.each(JQ_PROGRAMS)("rejects a copy of %s with a parenthesis missing", (name, args, input) => {
+    withTempDir("jq-", (dir) => {
+      const text = readFileSync(gatewayScriptPath(name), "utf8");
+      const at = text.lastIndexOf(")");
+      const broken = join(dir, name);
+      writeFileSync(broken, text.slice(0, at) + text.slice(at + 1));
+      const result = jqFile(broken, args, input);
+      // jq exits 3 when the program does not compile (and 5 when it fails on its input).
+      expect(result.status).toBe(3);
+      expect(result.stderr).toContain("compile error");
+    });
   });
 });

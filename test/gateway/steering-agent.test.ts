@@ -12,7 +12,6 @@ import {
   STEERING_TARGETS_JQ,
   renderGatewayRuleset,
   renderSteeringAgentScript,
-  renderSteeringUpdate,
   resolveGatewayOptions,
   type GatewayPaths,
   type SteeringTarget,
@@ -21,6 +20,7 @@ import { generateKeyPair } from "../../infra/wireguard";
 import { apiLists, envoyPod, healthyNodes, nodeKey, type ApiState, type WgPeer } from "./support/fixtures";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "./support/netns";
 import { gatewayOptions } from "./support/options";
+import { renderSteeringUpdate } from "./support/steering-oracle";
 import { requireTool, run, type RunResult } from "./support/tools";
 
 /*

@@ -1,16 +1,7 @@
 import fc from "fast-check";
 import { writeFileSync } from "fs";
 import { join } from "path";
-import {
-  assignBuckets,
-  bucketWeight,
-  renderSteeringAgentScript,
-  renderSteeringUpdate,
-  resolveGatewayOptions,
-  steeringAddressOfPodCidr,
-  steeringDecision,
-  type SteeringTarget,
-} from "../../infra/gateway";
+import { renderSteeringAgentScript, resolveGatewayOptions, type SteeringTarget } from "../../infra/gateway";
 import { withTempDir } from "./support/checkers";
 import {
   NOW,
@@ -25,6 +16,7 @@ import {
   type ApiState,
 } from "./support/fixtures";
 import { gatewayOptions } from "./support/options";
+import { assignBuckets, bucketWeight, renderSteeringUpdate, steeringAddressOfPodCidr, steeringDecision } from "./support/steering-oracle";
 import { run } from "./support/tools";
 
 const t = (name: string, address: string): SteeringTarget => ({ name, address });
@@ -166,7 +158,7 @@ describe("decision program (jq) on API objects and the Kilo interface's peers", 
     expect(decision.buckets).toEqual([]);
   });
 
-  it("agrees with the TypeScript mirror bucket by bucket", () => {
+  it("agrees with the TypeScript oracle bucket by bucket", () => {
     for (const count of [1, 2, 3, 5, 9]) {
       const decision = runDecision(healthyNodes(count), 256);
       expect({ targets: decision.targets, buckets: decision.buckets }).toEqual(steeringDecision(decision.targets, { buckets: 256, seed: 0 }));

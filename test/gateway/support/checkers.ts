@@ -14,12 +14,17 @@ export function withTempDir<T>(prefix: string, fn: (dir: string) => T): T {
   }
 }
 
-/** `shellcheck` on a script given as text (the shebang selects the dialect). */
+/** `shellcheck` on a script file where it is (the shebang selects the dialect). */
+export function shellcheckFile(file: string): RunResult {
+  return run("shellcheck", ["--severity=style", file]);
+}
+
+/** `shellcheck` on a script given as text. */
 export function shellcheck(script: string): RunResult {
   return withTempDir("shellcheck-", (dir) => {
     const file = join(dir, "script");
     writeFileSync(file, script);
-    return run("shellcheck", ["--severity=style", file]);
+    return shellcheckFile(file);
   });
 }
 

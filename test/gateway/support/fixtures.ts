@@ -1,7 +1,7 @@
 import { createHash } from "crypto";
 import { writeFileSync } from "fs";
 import { join } from "path";
-import { MESH_STATUS_JQ, STEERING_TARGETS_JQ, type MeshFacts, type SteeringDecision } from "../../../infra/gateway";
+import { gatewayScriptPath, type MeshFacts, type SteeringDecision } from "../../../infra/gateway";
 import { encodeKey } from "../../../infra/wireguard";
 import { withTempDir } from "./checkers";
 import { run } from "./tools";
@@ -126,12 +126,10 @@ export function healthyNodes(count: number, lastSeen = NOW - 10): ApiState {
   };
 }
 
-/** Runs the decision program with the real jq, as the agent does (program from a file, same arguments). */
+/** Runs the decision program (scripts/steering-targets.jq) with the real jq, with the agent's arguments. */
 export function runDecision(state: ApiState, buckets = 16, now = NOW): Required<SteeringDecision> {
   const lists = apiLists(state);
   return withTempDir("decision-", (dir) => {
-    const program = join(dir, "steering-targets.jq");
-    writeFileSync(program, STEERING_TARGETS_JQ);
     const routes = join(dir, "routes.txt");
     writeFileSync(routes, wgAllowedIps(state.peers));
     const input = JSON.stringify({ nodes: lists.nodes, envoyPods: lists.pods, decoderSlices: lists.slices });
@@ -145,7 +143,7 @@ export function runDecision(state: ApiState, buckets = 16, now = NOW): Required<
         "--argjson", "buckets", String(buckets),
         "--rawfile", "routes", routes,
         "--argjson", "now", String(now),
-        "-f", program,
+        "-f", gatewayScriptPath("steering-targets.jq"),
       ],
       input,
     );
@@ -154,7 +152,7 @@ export function runDecision(state: ApiState, buckets = 16, now = NOW): Required<
   });
 }
 
-/** The agent's mesh status (MESH_STATUS_JQ with the real jq) for `facts`, after `previous`. */
+/** The agent's mesh status (scripts/mesh-status.jq with the real jq) for `facts`, after `previous`. */
 export interface MeshStatus {
   readonly state: "synced" | "pending" | "stale";
   readonly checkedAt: number;
@@ -172,7 +170,14 @@ export function runMeshStatus(facts: MeshFacts, previous: MeshStatus | undefined
     writeFileSync(previousFile, previous === undefined ? "" : JSON.stringify(previous));
     const result = run(
       "jq",
-      ["-c", "--slurpfile", "previous", previousFile, "--argjson", "now", String(now), "--argjson", "staleAfter", String(staleAfter), "--arg", "iface", iface, MESH_STATUS_JQ],
+      [
+        "-c",
+        "--slurpfile", "previous", previousFile,
+        "--argjson", "now", String(now),
+        "--argjson", "staleAfter", String(staleAfter),
+        "--arg", "iface", iface,
+        "-f", gatewayScriptPath("mesh-status.jq"),
+      ],
       JSON.stringify(facts),
     );
     if (result.status !== 0) throw new Error(`jq failed: ${result.stderr}`);
