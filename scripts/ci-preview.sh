@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI entry point for the offline plan checks (`npm run test:preview`):
 # 1. validates .github/workflows/*.yml with actionlint (built from the Go module proxy, cached);
-# 2. builds or reuses the Pulumi toolchain (scripts/pulumi-toolchain.sh);
+# 2. builds or reuses the pinned Pulumi toolchain (tools/pulumi/build.sh, TOOLCHAIN_BUILD=1: never a pulumi
+#    found on PATH, so the plans are those of the pinned versions);
 # 3. runs the jest tests in test/preview/, which preview every stack with the real engine.
 set -euo pipefail
 
@@ -25,10 +26,11 @@ command -v shellcheck >/dev/null || { echo "ci-preview: shellcheck is missing (a
 (cd "$repo" && "$actionlint_bin/actionlint" -no-color)
 
 step "shellcheck of the toolchain and preview scripts"
-shellcheck "$repo/scripts/pulumi-toolchain.sh" "$repo/scripts/preview.sh" "$repo/scripts/ci-preview.sh"
+shellcheck "$repo/tools/pulumi/build.sh" "$repo/scripts/preview.sh" "$repo/scripts/ci-preview.sh"
 
 step "Pulumi toolchain"
-bash "$repo/scripts/pulumi-toolchain.sh" >/dev/null
+export TOOLCHAIN_BUILD=1
+bash "$repo/tools/pulumi/build.sh" >/dev/null
 
 step "offline previews (jest test/preview)"
 cd "$repo"

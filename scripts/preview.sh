@@ -12,7 +12,8 @@
 #   loopback port, so any API request fails at once instead of leaving the machine;
 # - the stack's config: Pulumi.<stack>.yaml plus the local stack's encryption salt, merged into
 #   .pulumi-local/config/ (`pulumi stack init` would otherwise write the salt into the tracked file).
-# The toolchain comes from scripts/pulumi-toolchain.sh (built from the Go module proxy on first use).
+# The toolchain: a `pulumi` on PATH that has the plugins, else the one tools/pulumi/build.sh builds
+# from the Go module proxy on first use (it says what it builds and how long that takes).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,9 +25,10 @@ fi
 stack_config="$repo/Pulumi.$stack.yaml"
 [[ -f "$stack_config" ]] || { echo "preview: no stack config $stack_config" >&2; exit 2; }
 
-cache="${IOT_UDP_INGRESS_CACHE:-$HOME/.cache/iot-udp-ingress}"
-export PULUMI_HOME="${PULUMI_HOME:-$cache/pulumi-home}"
-bin_dir=$(bash "$repo/scripts/pulumi-toolchain.sh")
+toolchain=$(bash "$repo/tools/pulumi/build.sh")
+bin_dir=$(sed -n 1p <<< "$toolchain")
+PULUMI_HOME=$(sed -n 's/^PULUMI_HOME=//p' <<< "$toolchain")
+export PULUMI_HOME
 export PATH="$bin_dir:$PATH"
 
 local_dir="$repo/.pulumi-local"
@@ -45,11 +47,18 @@ export SCW_DEFAULT_ZONE="fr-par-1"
 export SCW_API_URL="${SCW_API_URL:-http://127.0.0.1:9}"
 unset SCW_PROFILE SCW_CONFIG_PATH KUBECONFIG
 
+# Which engine and plugins the plan runs with, as the engine itself lists them.
+# shellcheck disable=SC2016 # a JavaScript template literal, not shell
+plugins=$(pulumi plugin ls --json 2>/dev/null | node -e '
+  const list = JSON.parse(require("fs").readFileSync(0, "utf8")) ?? [];
+  process.stdout.write(list.filter((p) => p.kind === "resource").map((p) => `${p.name} ${p.version}`).sort().join(", "));
+' || echo "unknown")
 cat >&2 <<EOF
 ================================================================================
  OFFLINE PLAN of stack '$stack' with PLACEHOLDER Scaleway credentials.
- Nothing is created; values known only after creation show as (computed).
+ Nothing is created; values known only after creation show as [unknown].
  State: $local_dir/state   Scaleway API: $SCW_API_URL (unreachable on purpose)
+ Engine: pulumi $(pulumi version) ($bin_dir)   Plugins: $plugins
 ================================================================================
 EOF
 

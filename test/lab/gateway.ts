@@ -15,7 +15,8 @@ import {
   type ResolvedGatewayOptions,
 } from "../../infra/gateway";
 import { type WireguardConfig, type WireguardKeyPair } from "../../infra/wireguard";
-import { replayKubectlScript, writeApiState, type ApiState, type KiloAnnotations } from "./api-state";
+import { type ApiState, type KiloAnnotations } from "./api-state";
+import { type LabCluster } from "./cluster-api";
 import { CONCENTRATOR_PUBLIC_IP, CONCENTRATOR_WIREGUARD_PORT, DEVICE_PORT, DEVICE_PORTS, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, INGRESS_PORT, NS, UPLINK_GATEWAY_IP, WIREGUARD_PORT } from "./plan";
 import { killPid, STATE_DIR, type ProcessRegistry } from "./processes";
 import { inNs, ipBatch, run } from "./shell";
@@ -31,7 +32,8 @@ const PEER_KEEPALIVE = 25;
 /**
  * The gateway namespace, configured by executing the artifacts of infra/gateway: the sysctls,
  * the nftables ruleset (`nft -f`), the uplink wg-quick file, and the steering agent script
- * itself (real jq, nft and conntrack) fed by a kubectl that replays a recorded API state.
+ * itself (real jq, nft, conntrack and kubectl) reading a local Kubernetes API server that holds the lab's state
+ * (cluster-api.ts), with the gateway's own ServiceAccount token.
  * The Kilo interface is what `kgctl connect` would configure; the lab plays kgctl's part
  * from the same node list Kilo uses for the nodes.
  */
@@ -46,6 +48,8 @@ export class LabGateway {
 
   constructor(
     private readonly registry: ProcessRegistry,
+    /** The API server the steering agent reads, and the gateway's kubeconfig for it. */
+    private readonly cluster: { readonly api: LabCluster; readonly kubeconfig: string },
     /** The mesh members kgctl sees now (scenario h adds and removes one). */
     private readonly members: () => readonly KiloMember[],
     private readonly concentratorPublicKey: string,
@@ -59,7 +63,7 @@ export class LabGateway {
       wireguardDir: join(this.dir, "wireguard"),
       nftablesConf: join(this.dir, "nftables.conf"),
       sysctlConf: join(this.dir, "sysctl.conf"),
-      kubectl: join(this.dir, "kubectl-replay"),
+      kubectl: cluster.api.kubectl,
       nft: run("bash", ["-c", "command -v nft"]).trim(),
       conntrack: run("bash", ["-c", "command -v conntrack || echo /usr/sbin/conntrack"]).trim(),
       jq: run("bash", ["-c", "command -v jq || echo /usr/bin/jq"]).trim(),
@@ -76,7 +80,7 @@ export class LabGateway {
       peerName: "iot-gateway-lab",
       tunnelAddress: GATEWAY_TUNNEL_IP,
       kiloPrivateKey: this.kiloKeys.privateKey,
-      kubeconfig: "apiVersion: v1\nkind: Config\n",
+      kubeconfig: this.cluster.kubeconfig,
       deviceSubnets: [DEVICE_SUBNET],
       cluster: { podCidr: "100.64.0.0/16" },
       kilo: { interfaceName: IF.gatewayKiloWg, listenPort: WIREGUARD_PORT },
@@ -124,7 +128,7 @@ export class LabGateway {
     ipBatch(NS.gateway, [`link set ${o.kilo.interfaceName} mtu ${o.kilo.mtu}`]);
     this.routeKilo(o);
     this.writeAgent(o);
-    this.steer(state);
+    await this.steer(state);
   }
 
   /** kgctl connect's resync after a topology change: the whole peer config replaced, routes for the new topology. */
@@ -162,15 +166,15 @@ export class LabGateway {
   }
 
   /** Re-renders and reloads the ruleset with or without the downlink source rewrite, then lets the agent restore steering. */
-  setDownlinkSourceRewrite(on: boolean, state: ApiState): void {
+  async setDownlinkSourceRewrite(on: boolean, state: ApiState): Promise<void> {
     this.downlinkSourceRewrite = on;
     this.applyRuleset(this.options);
-    this.steer(state);
+    await this.steer(state);
   }
 
-  /** Runs the steering agent once against `state`; returns the decision's targets. */
-  steer(state: ApiState): string[] {
-    writeApiState(state, join(this.dir, "api"), this.kiloAnnotations());
+  /** Makes the API server hold `state`, then runs the steering agent once; returns the decision's targets. */
+  async steer(state: ApiState): Promise<string[]> {
+    await this.cluster.api.hold(state, this.kiloAnnotations());
     let stderr = "";
     try {
       stderr = run("ip", ["netns", "exec", NS.gateway, "bash", "-c", `${this.paths.steeringAgentScript} sync 2>&1`]);
@@ -208,10 +212,6 @@ export class LabGateway {
     writeFileSync(this.paths.steeringProgram, STEERING_TARGETS_JQ);
     writeFileSync(this.paths.steeringAgentScript, renderSteeringAgentScript(o, this.paths));
     chmodSync(this.paths.steeringAgentScript, 0o755);
-    const s = o.steering;
-    const selector = s.envoyPodSelector;
-    writeFileSync(this.paths.kubectl, replayKubectlScript(join(this.dir, "api"), { envoyNamespace: s.envoyNamespace, envoySelector: selector, decoderNamespace: s.decoderNamespace, decoderService: s.decoderServiceName }));
-    chmodSync(this.paths.kubectl, 0o755);
   }
 
   /**

@@ -23,7 +23,7 @@ export function buildStandins(): string {
   const files = readdirSync(SOURCES).filter((f) => f.endsWith(".go") || f === "go.mod").sort();
   const hash = createHash("sha256");
   for (const f of files) hash.update(f).update("\0").update(readFileSync(join(SOURCES, f))).update("\0");
-  // The same cache root as the Pulumi toolchain (scripts/pulumi-toolchain.sh).
+  // The same cache root as the Pulumi toolchain (tools/pulumi/build.sh).
   const cacheRoot = process.env.IOT_UDP_INGRESS_CACHE ?? join(homedir(), ".cache", "iot-udp-ingress");
   const dir = join(cacheRoot, "lab", hash.digest("hex").slice(0, 16));
   const binary = join(dir, "standins");

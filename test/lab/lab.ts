@@ -2,10 +2,14 @@ import { mkdirSync } from "fs";
 import { join } from "path";
 import { type WireguardKeyPair } from "../../infra/wireguard";
 import { loadApiState, type ApiState } from "./api-state";
+import { LabCluster } from "./cluster-api";
 import { LabGateway } from "./gateway";
 import { writeEdsFile } from "./eds";
 import { DEVICE_SUBNET, labNodes, NS, PLAIN, DECODER_PORT, type LabNode } from "./plan";
 import { STATE_DIR, type ProcessRegistry } from "./processes";
+
+/** State directory of the lab's Kubernetes control plane (local-cluster.sh's LOCAL_CLUSTER_DIR). */
+export const LAB_CLUSTER_DIR = join(STATE_DIR, "..", "cluster");
 import { inNs, run } from "./shell";
 import { settle } from "./measure";
 import { Decoder, DeviceFleet, EnvoyStandin } from "./standins";
@@ -42,6 +46,8 @@ export interface Lab {
   /** Every member of the Kilo mesh now (the lab nodes, plus scenario h's joining node while it is there). */
   readonly members: KiloMember[];
   readonly api: ApiState;
+  /** The API server the gateway's steering agent reads. */
+  readonly cluster: LabCluster;
   readonly fleet: DeviceFleet;
   readonly decoders: Map<string, Decoder>; // by node name
   readonly envoys: Map<string, EnvoyStandin>; // by node name
@@ -64,8 +70,19 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
   const nodeKeys = nodes.map((node) => ({ node, keys: newKeys() }));
   const concentratorKeys: WireguardKeyPair = newKeys();
   const members: KiloMember[] = [...nodeKeys];
-  const gateway = new LabGateway(registry, () => members, concentratorKeys.publicKey, devices, log);
   const api = loadApiState();
+  // The cluster's nodes are the lab's: same names, public addresses and pod CIDRs as the namespaces built above.
+  const cluster = LabCluster.start(
+    LAB_CLUSTER_DIR,
+    api.nodes.items.map((node) => {
+      const labNode = nodes.find((n) => n.name === node.metadata.name);
+      if (labNode === undefined) throw new Error(`the API fixture's node ${node.metadata.name} is not a lab node`);
+      return { name: labNode.name, pool: node.metadata.labels?.["k8s.scaleway.com/pool-name"] ?? "general", ingress: labNode.ingress, publicIp: labNode.publicIp, podCidr: labNode.podCidr };
+    }),
+    log,
+  );
+  const kubeconfig = await cluster.gatewayKubeconfig(NS.gateway);
+  const gateway = new LabGateway(registry, { api: cluster, kubeconfig }, () => members, concentratorKeys.publicKey, devices, log);
   log("gateway: applying the rendered artifacts (sysctls, nftables, uplink, steering agent)");
   await gateway.start(api);
   if (gateway.skippedSysctls.length) log(`gateway: host-wide sysctls not applied inside a namespace: ${gateway.skippedSysctls.join(", ")}`);
@@ -93,7 +110,7 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
   await warmUp(fleet, decoders, devices);
   await warmUp(plainFleet, new Map([["sink", plainSink]]), devices);
   for (const e of envoys.values()) await e.stats(); // every stand-in answers: started
-  return { devices, nodes, ingressNodes, gateway, nodeKeys, members, api, fleet, decoders, envoys, plainFleet, plainSink, edsFile };
+  return { devices, nodes, ingressNodes, gateway, nodeKeys, members, api, cluster, fleet, decoders, envoys, plainFleet, plainSink, edsFile };
 }
 
 /**

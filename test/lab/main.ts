@@ -12,7 +12,8 @@
 import os from "os";
 import { benchTable, measurePath } from "./bench";
 import { buildStandins } from "./gobuild";
-import { buildLab } from "./lab";
+import { LabCluster } from "./cluster-api";
+import { buildLab, LAB_CLUSTER_DIR } from "./lab";
 import { MAX_DEVICES } from "./plan";
 import { cleanAll, ProcessRegistry, takeRunLock } from "./processes";
 import { downlinkSourceRewrite, forwardPolicy, kiloRenumbering, replyToObservedAddress, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
@@ -69,6 +70,7 @@ async function main(): Promise<number> {
   const cleanup = () => {
     if (cleaned) return;
     cleaned = true;
+    LabCluster.stop(LAB_CLUSTER_DIR);
     cleanAll(registry);
     releaseLock();
   };
@@ -80,7 +82,8 @@ async function main(): Promise<number> {
     });
   }
   try {
-    cleanAll(registry); // leftovers of a crashed run
+    LabCluster.stop(LAB_CLUSTER_DIR); // leftovers of a crashed run
+    cleanAll(registry);
     const binary = buildStandins();
     log(`stand-ins built: ${binary}`);
     const lab = await buildLab(registry, binary, opts.devices, log);

@@ -83,7 +83,7 @@ export async function steeringChange(lab: Lab, rate: number): Promise<ScenarioRe
   const N = lab.devices;
   const removed = lab.ingressNodes[1];
   const before = await placement(lab, 1);
-  const chosen = lab.gateway.steer(withoutNode(lab.api, removed.name));
+  const chosen = await lab.gateway.steer(withoutNode(lab.api, removed.name));
   const s = await lab.fleet.send(2, rate);
   const t = await settle(lab.decoders, 2, N);
   const after = await placement(lab, 2);
@@ -99,7 +99,7 @@ export async function steeringChange(lab: Lab, rate: number): Promise<ScenarioRe
       else if (now !== undefined) movedFromRemoved++;
     } else if (now !== node) movedOthers++;
   }
-  lab.gateway.steer(lab.api);
+  await lab.gateway.steer(lab.api);
   return {
     id: "c",
     title: `ingress node ${removed.name} removed from the steering map: its devices move, the rest stay`,
@@ -173,11 +173,11 @@ export async function replyToObservedAddress(lab: Lab, rate: number): Promise<Sc
 export async function downlinkSourceRewrite(lab: Lab, rate: number): Promise<ScenarioResult> {
   const N = lab.devices;
   const ingress = `${lab.gateway.ingressAddress}:${lab.gateway.ingressPort}`;
-  lab.gateway.setDownlinkSourceRewrite(true, lab.api);
+  await lab.gateway.setDownlinkSourceRewrite(true, lab.api);
   const s = await lab.fleet.send(7, rate);
   const t = await settle(lab.decoders, 7, N);
   const on = await downlinks(lab, 7, rate);
-  lab.gateway.setDownlinkSourceRewrite(false, lab.api);
+  await lab.gateway.setDownlinkSourceRewrite(false, lab.api);
   const off = await downlinks(lab, 7, rate);
   const podSources = Object.entries(off.got.sources).filter(([src]) => lab.nodes.some((n) => src === `${n.decoderPodIp}:${DECODER_PORT}`));
   return {
@@ -282,13 +282,13 @@ export async function kiloRenumbering(lab: Lab, rate: number): Promise<ScenarioR
   renumber();
   await sleep(1000); // kgctl connect resyncs later than the nodes' kg agents
   lab.gateway.kgctlSync();
-  targets.push(lab.gateway.steer(joined));
+  targets.push(await lab.gateway.steer(joined));
   await sleep(4000);
   lab.members.splice(lab.members.findIndex((m) => m.node.name === JOINING_NODE.name), 1);
   renumber();
   await sleep(1000);
   lab.gateway.kgctlSync();
-  targets.push(lab.gateway.steer(lab.api));
+  targets.push(await lab.gateway.steer(lab.api));
   const s = await streaming;
   const t = await settle(lab.decoders, 9, s.sent);
   // Devices seen by two decoders within the stream changed node while it ran.

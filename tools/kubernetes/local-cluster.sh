@@ -15,7 +15,7 @@
 #   tools/kubernetes/local-cluster.sh status     exit 0 if every process runs and the API answers
 #   tools/kubernetes/local-cluster.sh kubeconfig prints the admin kubeconfig's path
 #
-# --nodes FILE: one node a line, `<name> <pool> <role> <public IPv4>`, role `ingress` (labelled and
+# --nodes FILE: one node a line, `<name> <pool> <role> <public IPv4> [<pod CIDR>]`, role `ingress` (labelled and
 # tainted iot-udp-ingress/role=ingress:NoSchedule) or `general` (untainted); `#` starts a comment.
 # Default: --ingress-nodes 3 (pool "ingress") and --general-nodes 1 (pool "general").
 #
@@ -209,8 +209,8 @@ wireguard_public_key() { # <private key file to create>
 # as IP/prefix (empty when none: Kosmos nodes have no internal IP in the mesh), key base64,
 # last-seen Unix seconds, granularity; location is read by Kilo and set per node here, as on Kosmos
 # where every node is its own segment.
-node_manifest() { # <index> <name> <pool> <role> <ip> <key>
-  local index="$1" name="$2" pool="$3" role="$4" ip="$5" key="$6"
+node_manifest() { # <index> <name> <pool> <role> <ip> <key> <pod CIDR>
+  local index="$1" name="$2" pool="$3" role="$4" ip="$5" key="$6" pod_cidr="$7"
   local taints="" role_label=""
   if [[ "$role" == "$INGRESS_ROLE" ]]; then
     role_label="    $ROLE_KEY: $INGRESS_ROLE"
@@ -241,22 +241,25 @@ $role_label
     kilo.squat.ai/wireguard-ip: "$KILO_SUBNET_PREFIX.$((index + 1))/16"
     kilo.squat.ai/discovered-endpoints: ""
 spec:
-  podCIDR: 100.$((64 + index / 256)).$((index % 256)).0/24
-  podCIDRs: [100.$((64 + index / 256)).$((index % 256)).0/24]
+  podCIDR: $pod_cidr
+  podCIDRs: [$pod_cidr]
 $taints
 EOF
 }
 
 create_nodes() { # <nodes file>
-  local index=0 name pool role ip manifest="$state/nodes.yaml" status=()
+  local index=0 name pool role ip pod_cidr manifest="$state/nodes.yaml" status=()
   mkdir -p "$state/pki/nodes"
   : > "$manifest"
-  while read -r name pool role ip _; do
+  while read -r name pool role ip pod_cidr _; do
     [[ -n "$name" && "$name" != \#* ]] || continue
     [[ "$role" == "$INGRESS_ROLE" || "$role" == general ]] || die "node $name: role must be ingress or general, not '$role'"
     [[ "$ip" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "node $name: '$ip' is not an IPv4 address"
     (( index < 512 )) || die "at most 512 nodes fit $POD_CIDR in /24s"
-    node_manifest "$index" "$name" "$pool" "$role" "$ip" "$(wireguard_public_key "$state/pki/nodes/$name.key")" >> "$manifest"
+    # The node's /24 of the pod CIDR by its position, unless the line gives one.
+    pod_cidr=${pod_cidr:-100.$((64 + index / 256)).$((index % 256)).0/24}
+    [[ "$pod_cidr" =~ ^100\.(6[4-5])\.[0-9]+\.0/24$ ]] || die "node $name: pod CIDR '$pod_cidr' is not a /24 of $POD_CIDR"
+    node_manifest "$index" "$name" "$pool" "$role" "$ip" "$(wireguard_public_key "$state/pki/nodes/$name.key")" "$pod_cidr" >> "$manifest"
     status+=("$name $ip")
     index=$((index + 1))
   done < "$1"

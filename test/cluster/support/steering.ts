@@ -259,8 +259,9 @@ function startReady(command: string, args: string[]): Promise<ChildProcess> {
   });
 }
 
-export async function bridgeApiIntoNetns(netns: string, work: string): Promise<ApiBridge> {
-  const port = new URL(clusterEnv().server).port;
+/** Bridges the API server at `server` (default: the tests' local cluster) into `netns`; see BRIDGE_JS. */
+export async function bridgeApiIntoNetns(netns: string, work: string, server: string = clusterEnv().server): Promise<ApiBridge> {
+  const port = new URL(server).port;
   const script = path.join(work, "api-bridge.js");
   const socketPath = path.join(work, "api.sock");
   fs.writeFileSync(script, BRIDGE_JS);
