@@ -9,6 +9,7 @@ import {
   edsSidecarFilePaths,
   edsSidecarStartupProbeCommand,
   ENVOY_BOOTSTRAP_DEFAULTS,
+  PROMETHEUS_STATS_PATH,
   renderEnvoyBootstrap,
   serializeEnvoyBootstrap,
   sizeEnvoySessions,
@@ -49,9 +50,32 @@ export interface EnvoyUdpIngressArgs {
   concurrency?: number;
   /** Admin port, bound to 127.0.0.1 only. Default: `9901`. */
   adminPort?: number;
+  /**
+   * TCP port of the stats listener on every node address (host network): it serves only `/stats/prometheus`, proxied
+   * to the loopback admin, and 404 for anything else. Must differ from `listenerPort` and `adminPort`. Default: `9902`.
+   */
+  metricsPort?: number;
+  /** How Prometheus finds the stats listener. Default: `{ scrape: "annotations" }`. */
+  metrics?: EnvoyMetricsArgs;
   /** Envoy container resources. Default: 500m CPU / 256Mi requested, 1Gi memory limit. */
   resources?: ContainerResources;
 }
+
+/** How Prometheus is told about a metrics endpoint. */
+export const METRICS_SCRAPE_MODES = ["annotations", "podMonitor"] as const;
+export type MetricsScrapeMode = (typeof METRICS_SCRAPE_MODES)[number];
+
+export interface EnvoyMetricsArgs {
+  /**
+   * `annotations` (default): `prometheus.io/scrape`, `/port`, `/path` on the pod template, for a Prometheus with the
+   * usual kubernetes-pods scrape job. `podMonitor`: a `monitoring.coreos.com/v1` PodMonitor next to the DaemonSet, for
+   * the Prometheus Operator (its CRDs must exist, or the deployment fails on that resource).
+   */
+  scrape?: MetricsScrapeMode;
+}
+
+/** Name of the container port of the stats listener, as the PodMonitor refers to it. */
+export const ENVOY_METRICS_PORT_NAME = "metrics";
 
 /** The label selector of the Envoy pods, as the gateway's steering agent queries them. */
 export const ENVOY_APP_NAME = "envoy-udp-ingress";
@@ -78,6 +102,8 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
   public readonly sizing: SessionSizing;
   /** The rendered Envoy bootstrap (YAML). */
   public readonly bootstrap: string;
+  /** TCP port of the stats listener (`/stats/prometheus` only). */
+  public readonly metricsPort: number;
   /** Hash of the bootstrap and sidecar code, set on the pod template so a change rolls the pods. */
   public readonly configHash: string;
 
@@ -88,6 +114,9 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
     const idleTimeoutSeconds = args.idleTimeoutSeconds ?? ENVOY_BOOTSTRAP_DEFAULTS.idleTimeoutSeconds;
     const adminPort = args.adminPort ?? ENVOY_BOOTSTRAP_DEFAULTS.adminPort;
     const concurrency = args.concurrency ?? 2;
+    const metricsPort = args.metricsPort ?? ENVOY_BOOTSTRAP_DEFAULTS.metricsPort;
+    const scrape = args.metrics?.scrape ?? "annotations";
+    checkMetricsArgs(args, adminPort, metricsPort, scrape);
 
     this.sizing = sizeEnvoySessions({ ...args.sessions, idleTimeoutSeconds });
     const bootstrapOptions = {
@@ -95,6 +124,7 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
       sourceCidrs: args.deviceSubnets,
       maxConnections: this.sizing.maxConnections,
       adminPort,
+      metricsPort,
       idleTimeoutSeconds,
       maxRxDatagramSize: args.maxDatagramBytes ?? ENVOY_BOOTSTRAP_DEFAULTS.maxRxDatagramSize,
     };
@@ -163,7 +193,13 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
           selector: { matchLabels: selector },
           updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
           template: {
-            metadata: { labels, annotations: { "iot-udp-ingress/config-hash": this.configHash } },
+            metadata: {
+              labels,
+              annotations: {
+                "iot-udp-ingress/config-hash": this.configHash,
+                ...(scrape === "annotations" ? prometheusScrapeAnnotations(metricsPort, PROMETHEUS_STATS_PATH) : {}),
+              },
+            },
             spec: {
               serviceAccountName: serviceAccount.metadata.name,
               priorityClassName: priorityClass.metadata.name,
@@ -224,7 +260,12 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
                   ],
                   // The image's entrypoint drops to uid 101 unless ENVOY_UID=0; IP_TRANSPARENT needs CAP_NET_ADMIN.
                   env: [{ name: "ENVOY_UID", value: "0" }],
-                  ports: [{ name: "udp", containerPort: args.listenerPort, protocol: "UDP" }],
+                  // With hostNetwork these are the node's ports; Envoy has no NetworkPolicy because policies do not apply
+                  // to host-network pods. The stats port serves nothing but /stats/prometheus (see statsListener).
+                  ports: [
+                    { name: "udp", containerPort: args.listenerPort, protocol: "UDP" },
+                    { name: ENVOY_METRICS_PORT_NAME, containerPort: metricsPort, protocol: "TCP" },
+                  ],
                   readinessProbe: {
                     httpGet: { host: "127.0.0.1", path: "/ready", port: adminPort },
                     periodSeconds: 5,
@@ -263,10 +304,48 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    if (scrape === "podMonitor") {
+      new k8s.apiextensions.CustomResource(
+        `${name}-podmonitor`,
+        {
+          apiVersion: "monitoring.coreos.com/v1",
+          kind: "PodMonitor",
+          metadata: { name: ENVOY_APP_NAME, namespace, labels },
+          spec: {
+            selector: { matchLabels: selector },
+            podMetricsEndpoints: [{ port: ENVOY_METRICS_PORT_NAME, path: PROMETHEUS_STATS_PATH, interval: "30s" }],
+          },
+        },
+        { parent: this, dependsOn: [daemonSet] },
+      );
+    }
+
     this.namespace = daemonSet.metadata.namespace;
+    this.metricsPort = metricsPort;
     this.listenerPort = pulumi.output(args.listenerPort);
     this.registerOutputs({ namespace: this.namespace, listenerPort: this.listenerPort, podSelector: this.podSelector });
   }
+}
+
+/** The annotations the common kubernetes-pods / kubernetes-service-endpoints scrape jobs read. */
+export function prometheusScrapeAnnotations(port: number, path: string): Record<string, string> {
+  return { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": path };
+}
+
+/** Bad metrics arguments as InputPropertyErrors, before the bootstrap renders (whose errors carry no property path). */
+function checkMetricsArgs(args: EnvoyUdpIngressArgs, adminPort: number, metricsPort: number, scrape: string): void {
+  const errors: pulumi.InputPropertyErrorDetails[] = [];
+  if (!Number.isInteger(metricsPort) || metricsPort < 1 || metricsPort > 65535) {
+    errors.push({ propertyPath: "metricsPort", reason: `must be an integer port in [1, 65535], got ${String(metricsPort)}` });
+  } else if (metricsPort === args.listenerPort) {
+    errors.push({ propertyPath: "metricsPort", reason: `must differ from listenerPort (${args.listenerPort}): the device port carries only device datagrams` });
+  } else if (metricsPort === adminPort) {
+    errors.push({ propertyPath: "metricsPort", reason: `must differ from adminPort (${adminPort}): the admin stays on loopback` });
+  }
+  if (!(METRICS_SCRAPE_MODES as readonly string[]).includes(scrape)) {
+    errors.push({ propertyPath: "metrics.scrape", reason: `must be one of ${METRICS_SCRAPE_MODES.join(", ")}, got ${JSON.stringify(scrape)}` });
+  }
+  if (errors.length > 0) throw new pulumi.InputPropertiesError({ message: "EnvoyUdpIngress: invalid metrics arguments", errors });
 }
 
 function readSidecarFiles(): Record<string, string> {

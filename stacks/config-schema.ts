@@ -235,6 +235,9 @@ const gatewaySchema = z.strictObject({
   }
 });
 
+/** How Prometheus finds Envoy's stats (see EnvoyMetricsArgs in components/envoy-udp-ingress.ts). */
+export const METRICS_SCRAPE_MODES = ["annotations", "podMonitor"] as const;
+
 const ingressSchema = z.strictObject({
   namespace: dnsLabel.default("iot-ingress"),
   /** The address devices send to; the gateway owns it. Defaults to the gateway's uplink address. */
@@ -245,7 +248,22 @@ const ingressSchema = z.strictObject({
   concurrency: positiveInt.max(64).default(2),
   idleTimeoutSeconds: positiveInt.default(60),
   adminPort: port.default(9901),
+  /** TCP port of Envoy's stats listener (only /stats/prometheus, proxied to the loopback admin). */
+  metricsPort: port.default(9902),
+  metrics: z
+    .strictObject({
+      scrape: z.enum(METRICS_SCRAPE_MODES, { message: `expected one of ${METRICS_SCRAPE_MODES.join(", ")}` }).default("annotations"),
+    })
+    .default({ scrape: "annotations" }),
   resources: resourcesSchema.default({ requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } }),
+}).superRefine((ingress, context) => {
+  // Host network: these are the node's ports, and the stats port must never be the device port or the admin's.
+  if (ingress.metricsPort === ingress.port) {
+    context.addIssue({ code: "custom", path: ["metricsPort"], message: `must differ from ingress.port (${ingress.port}), the device port` });
+  }
+  if (ingress.metricsPort === ingress.adminPort) {
+    context.addIssue({ code: "custom", path: ["metricsPort"], message: `must differ from ingress.adminPort (${ingress.adminPort}): the admin stays on loopback` });
+  }
 });
 
 export const IMAGE_PULL_CREDENTIALS = ["scaleway", "none"] as const;

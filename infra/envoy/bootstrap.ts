@@ -3,8 +3,12 @@ import { parseIpv4Cidr } from "../network/cidr";
 import {
   Bootstrap,
   Cluster,
+  HTTP_CONNECTION_MANAGER_TYPE,
+  HttpListener,
   IP_MATCHER_TYPE,
   Listener,
+  ROUTER_TYPE,
+  StaticCluster,
   SOURCE_IP_INPUT_TYPE,
   SourceIpRouteMatcher,
   UDP_PROXY_CONFIG_TYPE,
@@ -15,6 +19,8 @@ import {
 /** Defaults of EnvoyBootstrapOptions. */
 export const ENVOY_BOOTSTRAP_DEFAULTS = {
   adminPort: 9901,
+  /** TCP port of the stats listener (see statsListener); next to the admin's 9901 as Contour and Istio do. */
+  metricsPort: 9902,
   listenerName: "iot_udp",
   statPrefix: "iot_udp",
   clusterName: "decoder",
@@ -38,6 +44,11 @@ export interface EnvoyBootstrapOptions {
   maxConnections: number;
   /** Admin port on 127.0.0.1. Default 9901. */
   adminPort?: number;
+  /**
+   * TCP port, on every host address, of the listener that serves only /stats/prometheus (proxied to the admin).
+   * Must differ from listenerPort and adminPort. Default 9902.
+   */
+  metricsPort?: number;
   /** Default "iot_udp". */
   listenerName?: string;
   /** Stats land under udp.<statPrefix>.*. Default "iot_udp". */
@@ -83,6 +94,11 @@ function optionProblems(o: ResolvedOptions): string[] {
   const problems = [
     integerProblem("listenerPort", o.listenerPort, 1, 65535),
     integerProblem("adminPort", o.adminPort, 1, 65535),
+    integerProblem("metricsPort", o.metricsPort, 1, 65535),
+    // TCP and UDP ports are separate namespaces, but one number for the device port and the stats port invites a
+    // scrape config or firewall rule that opens both; the admin shares TCP with the stats listener, so must differ.
+    o.metricsPort === o.listenerPort ? `metricsPort must differ from listenerPort (${o.listenerPort})` : undefined,
+    o.metricsPort === o.adminPort ? `metricsPort must differ from adminPort (${o.adminPort})` : undefined,
     integerProblem("maxConnections", o.maxConnections, 1, UINT32_MAX),
     integerProblem("idleTimeoutSeconds", o.idleTimeoutSeconds, 1, 315_576_000_000),
     integerProblem("maxRxDatagramSize", o.maxRxDatagramSize, 1, 65535),
@@ -223,12 +239,78 @@ function cluster(o: ResolvedOptions): Cluster {
   };
 }
 
+/** Name of the static cluster that reaches the admin on loopback; only the stats listener routes to it. */
+export const ADMIN_CLUSTER_NAME = "envoy_admin";
+/** The one admin path the stats listener forwards. */
+export const PROMETHEUS_STATS_PATH = "/stats/prometheus";
+
+/**
+ * Prometheus stats without the admin API: the admin (which can also quit Envoy, reset counters or dump config) stays
+ * on 127.0.0.1, and this listener on every host address forwards only /stats/prometheus to it through a static
+ * cluster; every other request gets a 404 from Envoy itself. The same pattern as Contour's stats listener
+ * (projectcontour/contour internal/envoy/v3/stats.go: StatsListeners / routeForAdminInterface, an
+ * http_connection_manager whose routes match exact admin paths and point at a static "envoy-admin" cluster) and
+ * Istio's "prometheus_stats" bootstrap cluster. Contour also requires a GET :method header; that is left out here
+ * because /stats/prometheus does nothing else for any method, and a plain `:method` key is YAML that not every
+ * parser reads alike. Envoy's `path` match compares the path
+ * with the query string removed (api/envoy/config/route/v3/route_components.proto, RouteMatch.path), so Prometheus'
+ * `?usedonly` style parameters still reach the admin while `/stats/prometheus/../quitquitquit` does not match.
+ */
+function statsListener(o: ResolvedOptions): HttpListener {
+  return {
+    name: "prometheus_stats",
+    address: { socket_address: { protocol: "TCP", address: "0.0.0.0", port_value: o.metricsPort } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type": HTTP_CONNECTION_MANAGER_TYPE,
+              stat_prefix: "prometheus_stats",
+              route_config: {
+                name: "prometheus_stats",
+                virtual_hosts: [
+                  {
+                    name: "prometheus_stats",
+                    domains: ["*"],
+                    routes: [
+                      {
+                        match: { path: PROMETHEUS_STATS_PATH },
+                        route: { cluster: ADMIN_CLUSTER_NAME },
+                      },
+                      { match: { prefix: "/" }, direct_response: { status: 404 } },
+                    ],
+                  },
+                ],
+              },
+              http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": ROUTER_TYPE } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function adminCluster(o: ResolvedOptions): StaticCluster {
+  return {
+    name: ADMIN_CLUSTER_NAME,
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: {
+      cluster_name: ADMIN_CLUSTER_NAME,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } } }] }],
+    },
+  };
+}
+
 export function renderEnvoyBootstrap(options: EnvoyBootstrapOptions): Bootstrap {
   const o = resolveEnvoyBootstrapOptions(options);
   return {
     node: { id: o.nodeId, cluster: o.nodeId },
     // Admin has no authentication: loopback only (hostNetwork would otherwise expose it on the node).
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } },
-    static_resources: { listeners: [listener(o)], clusters: [cluster(o)] },
+    static_resources: { listeners: [listener(o), statsListener(o)], clusters: [cluster(o), adminCluster(o)] },
   };
 }

@@ -146,9 +146,56 @@ export interface Cluster {
   circuit_breakers: { thresholds: CircuitBreakerThresholds[] };
 }
 
+export const HTTP_CONNECTION_MANAGER_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+export const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+
+/** envoy.config.route.v3.Route: an exact path (query string excluded, as Envoy matches `path`). */
+export interface StatsRoute {
+  match: { path: string };
+  route: { cluster: string };
+}
+
+/** envoy.config.route.v3.Route answering every other request itself. */
+export interface NotFoundRoute {
+  match: { prefix: "/" };
+  direct_response: { status: 404 };
+}
+
+/** envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager, packed in an Any. */
+export interface HttpConnectionManager {
+  "@type": typeof HTTP_CONNECTION_MANAGER_TYPE;
+  stat_prefix: string;
+  route_config: {
+    name: string;
+    virtual_hosts: [{ name: string; domains: ["*"]; routes: [StatsRoute, NotFoundRoute] }];
+  };
+  http_filters: [{ name: "envoy.filters.http.router"; typed_config: { "@type": typeof ROUTER_TYPE } }];
+}
+
+/** A TCP listener serving HTTP: the stats listener in front of the admin. */
+export interface HttpListener {
+  name: string;
+  address: Address;
+  filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager"; typed_config: HttpConnectionManager }] }];
+}
+
+/** envoy.config.cluster.v3.Cluster of fixed addresses (the admin's loopback address). */
+export interface StaticCluster {
+  name: string;
+  type: "STATIC";
+  connect_timeout: DurationString;
+  load_assignment: {
+    cluster_name: string;
+    endpoints: [{ lb_endpoints: [{ endpoint: { address: Address } }] }];
+  };
+}
+
 export interface StaticResources {
-  listeners: Listener[];
-  clusters: Cluster[];
+  /** The device listener first, then the stats listener. */
+  listeners: [Listener, HttpListener];
+  /** The decoder cluster first, then the admin cluster the stats listener routes to. */
+  clusters: [Cluster, StaticCluster];
 }
 
 /** envoy.config.bootstrap.v3.Bootstrap */

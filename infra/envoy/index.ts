@@ -1,5 +1,5 @@
 export * from "./envoy-api";
-export { ENVOY_BOOTSTRAP_DEFAULTS, EnvoyBootstrapOptionsError, edsFilePath, renderEnvoyBootstrap, resolveEnvoyBootstrapOptions } from "./bootstrap";
+export { ADMIN_CLUSTER_NAME, ENVOY_BOOTSTRAP_DEFAULTS, PROMETHEUS_STATS_PATH, EnvoyBootstrapOptionsError, edsFilePath, renderEnvoyBootstrap, resolveEnvoyBootstrapOptions } from "./bootstrap";
 export type { EnvoyBootstrapOptions } from "./bootstrap";
 export { envoyBootstrapHash, serializeEnvoyBootstrap } from "./serialize";
 export type { EnvoyConfigFormat } from "./serialize";

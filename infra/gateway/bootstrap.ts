@@ -3,7 +3,7 @@ import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
 import { readGatewayScript } from "./script-files";
 import { withShellParameters, type ShellParameter } from "./shell-parameters";
 import { conntrackBucketsFor, conntrackMaxFor } from "./sysctl";
-import { KILO_CONNECT_UNIT, STEERING_TIMER_UNIT } from "./units";
+import { KILO_CONNECT_UNIT, NODE_EXPORTER_UNIT, STEERING_TIMER_UNIT } from "./units";
 import { uplinkUnitName } from "./uplink";
 
 /** The variables scripts/first-boot.sh reads. */
@@ -21,6 +21,9 @@ export function bootstrapParameters(options: ResolvedGatewayOptions, paths: Gate
     { name: "NFT", value: paths.nft },
     { name: "NFTABLES_CONF", value: paths.nftablesConf },
     { name: "UNITS", value: ["chrony.service", "nftables.service", uplinkUnitName(options), KILO_CONNECT_UNIT, STEERING_TIMER_UNIT] },
+    { name: "TEXTFILE_DIR", value: paths.textfileDir },
+    // Started by its package before cloud-init wrote its ARGS; a restart makes it read them.
+    { name: "RESTART_UNITS", value: [NODE_EXPORTER_UNIT] },
   ];
 }
 

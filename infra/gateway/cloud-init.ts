@@ -30,7 +30,16 @@ export interface GatewayCloudConfig {
 }
 
 /** Packages the gateway needs from the distribution. chrony keeps the clock kgctl's 60 s node freshness check relies on. */
-export const GATEWAY_PACKAGES = ["wireguard-tools", "nftables", "jq", "curl", "conntrack", "chrony"] as const;
+export const GATEWAY_PACKAGES = ["wireguard-tools", "nftables", "jq", "curl", "conntrack", "chrony", "prometheus-node-exporter"] as const;
+
+/**
+ * The node exporter's ARGS (Debian's unit runs `prometheus-node-exporter $ARGS`): the textfile directory the steering
+ * agent writes to, stated rather than left to the package default, and the port the firewall opens on the Kilo
+ * interface only (it listens on every address; nftables' input chain is what keeps it off the public side).
+ */
+export function renderNodeExporterDefaults(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string {
+  return `# Written by iot-udp-ingress (cloud-init).\nARGS="--collector.textfile.directory=${paths.textfileDir} --web.listen-address=:${options.metrics.nodeExporterPort}"\n`;
+}
 
 /** Every file the gateway VM gets, with its mode: secrets (kubeconfig, private keys) 0600, scripts 0755. */
 export function gatewayFiles(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): CloudInitFile[] {
@@ -53,6 +62,7 @@ export function gatewayFiles(options: ResolvedGatewayOptions, paths: GatewayPath
     file(paths.steeringProgram, readGatewayScript("steering-targets.jq"), "0644"),
     file(paths.steeringAgentScript, renderSteeringAgentScript(options, paths), "0755"),
     file(paths.bootstrapScript, renderBootstrapScript(options, paths), "0755"),
+    file(paths.nodeExporterDefaults, renderNodeExporterDefaults(options, paths), "0644"),
     ...gatewayUnits(options, paths).map((unit) => file(`${paths.systemdUnitDir}/${unit.name}`, renderSystemdUnit(unit), "0644")),
   ];
 }

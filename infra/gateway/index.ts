@@ -14,7 +14,9 @@ export {
 export type { Sysctl } from "./sysctl";
 export {
   FILTER_TABLE,
+  FORWARD_DROP_REASONS,
   NAT_TABLE,
+  NFT_COUNTERS,
   STEER_CHAIN,
   STEER_MAP,
   buildGatewayRuleset,
@@ -22,10 +24,11 @@ export {
   renderGatewayRuleset,
   renderNftRuleset,
 } from "./nftables";
-export type { NftChain, NftFamily, NftHook, NftMap, NftRule, NftSet, NftTable } from "./nftables";
+export type { NftChain, NftCounter, NftFamily, NftHook, NftMap, NftRule, NftSet, NftTable } from "./nftables";
 export { STEERING_TARGETS_JQ } from "./steering";
 export type { MeshFacts, SteeringDecision, SteeringTarget } from "./steering";
 export {
+  GATEWAY_METRICS_FILE,
   MESH_STATUS_FILE,
   STEERING_EXIT_API_ERROR,
   STEERING_EXIT_MESH_STALE,
@@ -43,6 +46,7 @@ export { concentratorGatewayPeers } from "./concentrator";
 export type { ConcentratorGatewayPeer } from "./concentrator";
 export {
   KILO_CONNECT_UNIT,
+  NODE_EXPORTER_UNIT,
   STEERING_SERVICE_UNIT,
   STEERING_TIMER_UNIT,
   gatewayUnits,
@@ -58,6 +62,7 @@ export { bootstrapParameters, renderBootstrapScript } from "./bootstrap";
 export {
   GATEWAY_PACKAGES,
   buildGatewayCloudConfig,
+  renderNodeExporterDefaults,
   gatewayFiles,
   renderGatewayCloudInit,
   serializeCloudConfig,

@@ -42,9 +42,17 @@ export interface NftChain {
   readonly rules: readonly NftRule[];
 }
 
+/** A named counter: rules add to it with `counter name "<name>"`, and `nft -j list counters` reads it by name. */
+export interface NftCounter {
+  readonly name: string;
+  readonly comment: string;
+}
+
 export interface NftTable {
   readonly family: NftFamily;
   readonly name: string;
+  /** Named counters, declared first; the steering agent exports them as metrics. */
+  readonly counters?: readonly NftCounter[];
   readonly sets: readonly NftSet[];
   readonly maps: readonly NftMap[];
   readonly chains: readonly NftChain[];
@@ -55,6 +63,22 @@ export const FILTER_TABLE = "iot_gateway_filter";
 export const NAT_TABLE = "iot_gateway_nat";
 export const STEER_CHAIN = "steer";
 export const STEER_MAP = "steer_buckets";
+
+/**
+ * Named counters of the data path, read by the steering agent's metrics (scripts/gateway-metrics.jq): a counter whose
+ * name starts with `drop_` counts forward-chain drops for the reason after the prefix.
+ */
+export const NFT_COUNTERS = {
+  steeredDatagrams: "steered_datagrams",
+  steeredFlows: "steered_flows",
+  dropInvalid: "drop_invalid",
+  dropFromUplink: "drop_from_uplink",
+  dropFromCluster: "drop_from_cluster",
+  dropOther: "drop_other",
+} as const;
+
+/** Reasons of forward-chain drops, as the `reason` label of iot_gateway_forward_dropped_packets_total. */
+export const FORWARD_DROP_REASONS = ["invalid", "from_uplink", "from_cluster", "other"] as const;
 
 /**
  * Renders a file for `nft -f`. Each table is created empty and deleted before it is defined, so loading the file
@@ -68,6 +92,9 @@ export function renderNftRuleset(tables: readonly NftTable[]): string {
   for (const table of tables) {
     out.push("", `table ${table.family} ${table.name} {`);
     const blocks: string[][] = [];
+    for (const counter of table.counters ?? []) {
+      blocks.push([`\tcounter ${counter.name} {`, `\t\tcomment ${quote(counter.comment)}`, "\t}"]);
+    }
     for (const set of table.sets) {
       // auto-merge: overlapping CIDRs (say a /24 and a /32 in it) are merged instead of rejected.
       const lines = [`\tset ${set.name} {`, `\t\ttype ${set.type}`, "\t\tflags interval", "\t\tauto-merge"];
@@ -121,6 +148,10 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
       comment: "device uplink WireGuard, from the concentrators only",
     },
     { match: "ip saddr @admin_cidrs tcp dport 22 accept", comment: "SSH from the admin CIDRs only" },
+    {
+      match: `iifname ${kilo} tcp dport ${options.metrics.nodeExporterPort} accept`,
+      comment: "node exporter, from the cluster through the Kilo mesh only",
+    },
     { match: "udp sport 67 udp dport 68 accept", comment: "DHCP replies for the instance's own address" },
     { match: "icmp type { echo-request, destination-unreachable, time-exceeded } limit rate 10/second burst 20 packets accept" },
     {
@@ -136,10 +167,11 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
   //    downlink ports (none when no port is configured);
   //  - ICMP errors related to an allowed flow, both ways (port unreachable, fragmentation needed, TTL exceeded).
   const steered = `ct status dnat ct original ip daddr ${ingress.address} ct original proto-dst ${ingress.port}`;
+  const c = NFT_COUNTERS;
   const forward: NftRule[] = [
-    { match: "ct state invalid drop" },
+    { match: `ct state invalid counter name "${c.dropInvalid}" drop` },
     {
-      match: `iifname ${uplink} oifname ${kilo} ip saddr @device_subnets meta l4proto udp ${steered} accept`,
+      match: `iifname ${uplink} oifname ${kilo} ip saddr @device_subnets meta l4proto udp ${steered} counter name "${c.steeredDatagrams}" accept`,
       comment: "device datagrams the steering DNAT rewrote, and nothing else",
     },
     {
@@ -162,6 +194,10 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
       match: `iifname ${kilo} oifname ${uplink} ct state related icmp type { destination-unreachable, time-exceeded, parameter-problem } accept`,
       comment: "ICMP errors about allowed flows",
     },
+    // What the policy would drop anyway, dropped here so that the drops are counted by where they came from.
+    { match: `iifname ${uplink} counter name "${c.dropFromUplink}" drop`, comment: "not a steered device datagram" },
+    { match: `iifname ${kilo} counter name "${c.dropFromCluster}" drop`, comment: "not a reply, downlink or ICMP error" },
+    { match: `counter name "${c.dropOther}" drop` },
   ];
 
   const filterChains: NftChain[] = [
@@ -187,6 +223,13 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
     {
       family: "inet",
       name: FILTER_TABLE,
+      counters: [
+        { name: c.steeredDatagrams, comment: "device datagrams forwarded to an ingress node" },
+        { name: c.dropInvalid, comment: "forward drops: conntrack state invalid" },
+        { name: c.dropFromUplink, comment: "forward drops: from the device uplink, not steered" },
+        { name: c.dropFromCluster, comment: "forward drops: from the Kilo mesh, not allowed" },
+        { name: c.dropOther, comment: "forward drops: any other interface" },
+      ],
       sets: [
         { name: "device_subnets", type: "ipv4_addr", elements: options.deviceSubnets },
         { name: "concentrators", type: "ipv4_addr", elements: concentratorSources },
@@ -198,6 +241,8 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
     {
       family: "ip",
       name: NAT_TABLE,
+      // Only a flow's first datagram passes a nat chain, so this counts new device flows, not datagrams.
+      counters: [{ name: c.steeredFlows, comment: "device flows steered (first datagram of each)" }],
       sets: [],
       maps: [{ name: STEER_MAP, typeOf: `numgen inc mod ${options.steering.buckets} : ip daddr` }],
       chains: [
@@ -206,7 +251,7 @@ export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[]
           hook: { type: "nat", hook: "prerouting", priority: "dstnat", policy: "accept" },
           rules: [
             {
-              match: `iifname ${uplink} ip daddr ${ingress.address} udp dport ${ingress.port} jump ${STEER_CHAIN}`,
+              match: `iifname ${uplink} ip daddr ${ingress.address} udp dport ${ingress.port} counter name "${c.steeredFlows}" jump ${STEER_CHAIN}`,
               comment: "device datagrams to the ingress address; no source NAT anywhere",
             },
           ],

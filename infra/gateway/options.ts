@@ -1,6 +1,9 @@
 import { KILO_SUBNET, cidrContainsAddress, cidrsOverlap, isIpv4Address, parseIpv4Cidr } from "../network";
 import { decodeKey } from "../wireguard";
 
+/** TCP port of prometheus-node-exporter on the gateway (Debian's default). */
+export const NODE_EXPORTER_PORT = 9100;
+
 /** A VPN concentrator that delivers device traffic to the gateway over the WireGuard device uplink. */
 export interface ConcentratorOptions {
   /** Short name, used as a comment in the uplink configuration. */
@@ -128,6 +131,11 @@ export interface GatewayHostOptions {
   readonly networkBuffers?: Partial<NetworkBuffers>;
   /** NTP servers for chrony; default: the distribution's pool. */
   readonly ntpServers?: readonly string[];
+  /** The gateway's metrics (prometheus-node-exporter with the steering agent's textfile). */
+  readonly metrics?: {
+    /** TCP port of the node exporter, opened only on the Kilo interface. Default: `9100` (Debian's). */
+    readonly nodeExporterPort?: number;
+  };
 }
 
 export interface NetworkBuffers {
@@ -186,6 +194,7 @@ export interface ResolvedGatewayOptions {
   };
   readonly networkBuffers: NetworkBuffers;
   readonly ntpServers: readonly string[];
+  readonly metrics: { readonly nodeExporterPort: number };
 }
 
 export interface ResolvedConcentrator {
@@ -457,6 +466,11 @@ export function resolveGatewayOptions(options: GatewayHostOptions): ResolvedGate
     if (!NTP_SERVER.test(server)) problem(`ntpServers[${i}]`, "must be a host name or address");
   });
 
+  const nodeExporterPort = options.metrics?.nodeExporterPort ?? NODE_EXPORTER_PORT;
+  checkPort(nodeExporterPort, "metrics.nodeExporterPort");
+  // SSH is the only other TCP port the gateway listens on.
+  if (nodeExporterPort === 22) problem("metrics.nodeExporterPort", "must not be 22 (SSH)");
+
   if (problems.length > 0) throw new GatewayOptionsError(problems);
 
   return {
@@ -501,5 +515,6 @@ export function resolveGatewayOptions(options: GatewayHostOptions): ResolvedGate
     tools: { arch, kgctl, kubectl },
     networkBuffers,
     ntpServers: [...ntpServers],
+    metrics: { nodeExporterPort },
   };
 }

@@ -20,6 +20,12 @@ export interface GatewayPaths {
   readonly steeringStateDir: string;
   readonly steeringRunDir: string;
   readonly systemdUnitDir: string;
+  /** prometheus-node-exporter's textfile collector directory; the steering agent writes its metrics file there. */
+  readonly textfileDir: string;
+  /** The node exporter's environment file (its ARGS), as Debian's unit reads it. */
+  readonly nodeExporterDefaults: string;
+  /** Where the kernel shows nf_conntrack_count and nf_conntrack_max. */
+  readonly conntrackProcDir: string;
 }
 
 export const DEFAULT_GATEWAY_PATHS: GatewayPaths = {
@@ -42,4 +48,8 @@ export const DEFAULT_GATEWAY_PATHS: GatewayPaths = {
   steeringStateDir: "/var/lib/iot-steering",
   steeringRunDir: "/run/iot-steering",
   systemdUnitDir: "/etc/systemd/system",
+  // Debian's own textfile directory (prometheus-node-exporter-collectors writes there too).
+  textfileDir: "/var/lib/prometheus/node-exporter",
+  nodeExporterDefaults: "/etc/default/prometheus-node-exporter",
+  conntrackProcDir: "/proc/sys/net/netfilter",
 };

@@ -11,6 +11,7 @@ export const GATEWAY_SCRIPT_FILES = [
   "steering-targets.jq",
   "mesh-status.jq",
   "steering-transaction.jq",
+  "gateway-metrics.jq",
 ] as const;
 
 export type GatewayScriptFile = (typeof GATEWAY_SCRIPT_FILES)[number];

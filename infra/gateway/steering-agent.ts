@@ -12,6 +12,11 @@ export const STEERING_EXIT_NO_TARGETS = 3;
 export const STEERING_EXIT_NOTHING_APPLIED = 4;
 /** Exit status when steering was applied but the Kilo interface has left a node unrouted for too long (stale mesh). */
 export const STEERING_EXIT_MESH_STALE = 5;
+/** The agent's metrics file in the node exporter's textfile directory (the collector reads only `*.prom`). */
+export const GATEWAY_METRICS_FILE = "iot_gateway.prom";
+/** Timestamps the metrics carry from run to run (last success, change, API error), in the agent's state directory. */
+export const METRICS_HISTORY_FILE = "metrics-history.json";
+
 /** Name of the mesh status file in the agent's state directory. */
 export const MESH_STATUS_FILE = "mesh-status.json";
 
@@ -61,6 +66,17 @@ export function steeringAgentParameters(options: ResolvedGatewayOptions, paths: 
     { name: "EXIT_NO_TARGETS", value: STEERING_EXIT_NO_TARGETS },
     { name: "EXIT_NOTHING_APPLIED", value: STEERING_EXIT_NOTHING_APPLIED },
     { name: "EXIT_MESH_STALE", value: STEERING_EXIT_MESH_STALE },
+    { name: "UPLINK_IFACE", value: options.uplink.interfaceName },
+    { name: "TEXTFILE_DIR", value: paths.textfileDir },
+    { name: "METRICS_FILE", value: GATEWAY_METRICS_FILE },
+    { name: "METRICS_HISTORY", value: `${paths.steeringStateDir}/${METRICS_HISTORY_FILE}` },
+    { name: "CONNTRACK_DIR", value: paths.conntrackProcDir },
+    {
+      name: "UPLINK_PEERS",
+      value: JSON.stringify(Object.fromEntries(options.uplink.concentrators.map((c) => [c.publicKey, c.name]))),
+      comment: "concentrator name by WireGuard public key, for the metrics' peer label",
+    },
+    { name: "METRICS_PROGRAM", value: readGatewayScript("gateway-metrics.jq").trimEnd(), comment: "scripts/gateway-metrics.jq" },
     { name: "RENDER_PROGRAM", value: readGatewayScript("steering-transaction.jq").trimEnd(), comment: "scripts/steering-transaction.jq" },
     { name: "MESH_PROGRAM", value: readGatewayScript("mesh-status.jq").trimEnd(), comment: "scripts/mesh-status.jq" },
   ];

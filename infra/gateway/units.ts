@@ -18,6 +18,8 @@ export function renderSystemdUnit(unit: SystemdUnitFile): string {
 export const KILO_CONNECT_UNIT = "kilo-connect.service";
 export const STEERING_SERVICE_UNIT = "iot-steering-agent.service";
 export const STEERING_TIMER_UNIT = "iot-steering-agent.timer";
+/** Debian's prometheus-node-exporter unit. */
+export const NODE_EXPORTER_UNIT = "prometheus-node-exporter.service";
 
 /**
  * The kgctl command line. The Peer already exists (created with the device subnets in its allowedIPs), so kgctl must
@@ -107,6 +109,8 @@ export function steeringAgentServiceUnit(paths: GatewayPaths = DEFAULT_GATEWAY_P
           // A oneshot's runtime directory would be removed when it exits; the applied transaction must survive.
           ["RuntimeDirectoryPreserve", "yes"],
           ["CacheDirectory", basename(paths.steeringStateDir)],
+          // The metrics file for the node exporter; "-": a missing directory must not stop steering.
+          ["ReadWritePaths", `-${paths.textfileDir}`],
         ],
       ],
     ],

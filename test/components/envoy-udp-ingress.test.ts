@@ -1,3 +1,4 @@
+import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiProblems } from "../envoy/support/envoy-api";
 import { hasKubernetesSchema, validateAgainstKubernetesSchema } from "../support/kubernetes-schema";
@@ -160,7 +161,10 @@ describe("EnvoyUdpIngress", () => {
     await settle();
     const [envoy] = daemonSetPodSpec().containers;
     expect(envoy.readinessProbe.httpGet).toEqual({ host: "127.0.0.1", path: "/ready", port: 9911 });
-    expect(envoy.ports).toEqual([{ name: "udp", containerPort: 5683, protocol: "UDP" }]);
+    expect(envoy.ports).toEqual([
+      { name: "udp", containerPort: 5683, protocol: "UDP" },
+      { name: "metrics", containerPort: 9902, protocol: "TCP" },
+    ]);
   });
 
   it("runs the EDS sidecar as a native sidecar that Envoy waits for, locked down", async () => {
@@ -197,7 +201,12 @@ describe("EnvoyUdpIngress", () => {
     await settle();
     const daemonSet = onlyResource(recorded, "kubernetes:apps/v1:DaemonSet").inputs as any;
     expect(daemonSet.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
-    expect(daemonSet.spec.template.metadata.annotations).toEqual({ "iot-udp-ingress/config-hash": first.configHash });
+    expect(daemonSet.spec.template.metadata.annotations).toEqual({
+      "iot-udp-ingress/config-hash": first.configHash,
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": "9902",
+      "prometheus.io/path": "/stats/prometheus",
+    });
     const same = new components.EnvoyUdpIngress("same", args());
     const longerIdle = new components.EnvoyUdpIngress("longer-idle", args({ idleTimeoutSeconds: 90 }));
     const otherPort = new components.EnvoyUdpIngress("other-port", args({ listenerPort: 5684 }));
@@ -211,6 +220,58 @@ describe("EnvoyUdpIngress", () => {
     expect(() => new components.EnvoyUdpIngress("bad", args({ sessions: { devices: 1000, reportIntervalSeconds: 60, ingressNodes: 0 } }))).toThrow(
       "ingressNodes must be a positive integer",
     );
+  });
+
+  it("exposes only the stats listener on the metrics port and annotates the pods for scraping by default", async () => {
+    const ingress = new components.EnvoyUdpIngress("ingress", args({ metricsPort: 9500 }));
+    await settle();
+    const bootstrap = parse(ingress.bootstrap);
+    const stats = bootstrap.static_resources.listeners[1];
+    expect(stats.address.socket_address).toEqual({ protocol: "TCP", address: "0.0.0.0", port_value: 9500 });
+    expect(stats.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0]).toEqual({
+      match: { path: "/stats/prometheus" },
+      route: { cluster: "envoy_admin" },
+    });
+    const [envoy] = daemonSetPodSpec().containers;
+    expect(envoy.ports[1]).toEqual({ name: "metrics", containerPort: 9500, protocol: "TCP" });
+    const annotations = (onlyResource(recorded, "kubernetes:apps/v1:DaemonSet").inputs as any).spec.template.metadata.annotations;
+    expect(annotations["prometheus.io/port"]).toBe("9500");
+    expect(recorded.some((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PodMonitor")).toBe(false);
+    expect(ingress.metricsPort).toBe(9500);
+  });
+
+  it("creates a PodMonitor instead of annotations with scrape: podMonitor", async () => {
+    new components.EnvoyUdpIngress("ingress", args({ metrics: { scrape: "podMonitor" } }));
+    await settle();
+    const monitor = onlyResource(recorded, "kubernetes:monitoring.coreos.com/v1:PodMonitor").inputs as any;
+    expect(monitor).toMatchObject({
+      apiVersion: "monitoring.coreos.com/v1",
+      kind: "PodMonitor",
+      metadata: { name: "envoy-udp-ingress", namespace: "iot-ingress" },
+      spec: {
+        selector: { matchLabels: { "app.kubernetes.io/name": "envoy-udp-ingress", "app.kubernetes.io/component": "envoy" } },
+        podMetricsEndpoints: [{ port: "metrics", path: "/stats/prometheus", interval: "30s" }],
+      },
+    });
+    const annotations = (onlyResource(recorded, "kubernetes:apps/v1:DaemonSet").inputs as any).spec.template.metadata.annotations;
+    expect(Object.keys(annotations)).toEqual(["iot-udp-ingress/config-hash"]);
+  });
+
+  it.each([
+    [{ metricsPort: 5683 }, "metricsPort: must differ from listenerPort (5683)"],
+    [{ metricsPort: 9911, adminPort: 9911 }, "metricsPort: must differ from adminPort (9911)"],
+    [{ metricsPort: 0 }, "metricsPort: must be an integer port in [1, 65535], got 0"],
+    [{ metrics: { scrape: "serviceMonitor" as "podMonitor" } }, 'metrics.scrape: must be one of annotations, podMonitor, got "serviceMonitor"'],
+  ])("rejects metrics arguments %j with their property path", (override, problem) => {
+    let thrown: unknown;
+    try {
+      new components.EnvoyUdpIngress("bad", args(override));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(pulumi.InputPropertiesError.isInstance(thrown)).toBe(true);
+    const errors = (thrown as pulumi.InputPropertiesError).errors.map((e) => `${e.propertyPath}: ${e.reason}`);
+    expect(errors.some((line) => line.startsWith(problem))).toBe(true);
   });
 
   it("produces objects that pass the Kubernetes schema", async () => {

@@ -8,7 +8,7 @@ import {
   renderEnvoyBootstrap,
   serializeEnvoyBootstrap,
 } from "../../infra/envoy";
-import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiProblems, envoyApiTextProblems } from "./support/envoy-api";
+import { ENVOY_API_BUILD_TIMEOUT_MS, describeProblems, envoyApiChecker, envoyApiProblems, envoyApiTextProblems } from "./support/envoy-api";
 
 const DEVICES = ["10.128.0.0/14", "10.160.0.0/16"];
 const base = { listenerPort: 5683, maxConnections: 75000, sourceCidrs: DEVICES };
@@ -64,6 +64,42 @@ const expectedDefault: Bootstrap = {
           },
         ],
       },
+      {
+        name: "prometheus_stats",
+        address: { socket_address: { protocol: "TCP", address: "0.0.0.0", port_value: 9902 } },
+        filter_chains: [
+          {
+            filters: [
+              {
+                name: "envoy.filters.network.http_connection_manager",
+                typed_config: {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                  stat_prefix: "prometheus_stats",
+                  route_config: {
+                    name: "prometheus_stats",
+                    virtual_hosts: [
+                      {
+                        name: "prometheus_stats",
+                        domains: ["*"],
+                        routes: [
+                          {
+                            match: { path: "/stats/prometheus" },
+                            route: { cluster: "envoy_admin" },
+                          },
+                          { match: { prefix: "/" }, direct_response: { status: 404 } },
+                        ],
+                      },
+                    ],
+                  },
+                  http_filters: [
+                    { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+                  ],
+                },
+              },
+            ],
+          },
+        ],
+      },
     ],
     clusters: [
       {
@@ -81,6 +117,15 @@ const expectedDefault: Bootstrap = {
         },
         lb_policy: "MAGLEV",
         circuit_breakers: { thresholds: [{ priority: "DEFAULT", max_connections: 75000, track_remaining: true }] },
+      },
+      {
+        name: "envoy_admin",
+        type: "STATIC",
+        connect_timeout: "1s",
+        load_assignment: {
+          cluster_name: "envoy_admin",
+          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 9901 } } } }] }],
+        },
       },
     ],
   },
@@ -139,6 +184,37 @@ static_resources:
               - source_ip: true
             upstream_socket_config:
               max_rx_datagram_size: 1500
+    - name: prometheus_stats
+      address:
+        socket_address:
+          protocol: TCP
+          address: 0.0.0.0
+          port_value: 9902
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: prometheus_stats
+                route_config:
+                  name: prometheus_stats
+                  virtual_hosts:
+                    - name: prometheus_stats
+                      domains:
+                        - "*"
+                      routes:
+                        - match:
+                            path: /stats/prometheus
+                          route:
+                            cluster: envoy_admin
+                        - match:
+                            prefix: /
+                          direct_response:
+                            status: 404
+                http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:
     - name: decoder
       type: EDS
@@ -156,6 +232,18 @@ static_resources:
           - priority: DEFAULT
             max_connections: 75000
             track_remaining: true
+    - name: envoy_admin
+      type: STATIC
+      connect_timeout: 1s
+      load_assignment:
+        cluster_name: envoy_admin
+        endpoints:
+          - lb_endpoints:
+              - endpoint:
+                  address:
+                    socket_address:
+                      address: 127.0.0.1
+                      port_value: 9901
 `;
 
 const fullOptions = {
@@ -219,6 +307,23 @@ describe("renderEnvoyBootstrap", () => {
     );
   });
 
+  it("serves only /stats/prometheus on the metrics port, through a static cluster to the loopback admin", () => {
+    const b = renderEnvoyBootstrap({ ...base, adminPort: 19000, metricsPort: 19100 });
+    const stats = b.static_resources.listeners[1];
+    expect(stats.address.socket_address).toStrictEqual({ protocol: "TCP", address: "0.0.0.0", port_value: 19100 });
+    const routes = stats.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    expect(routes).toStrictEqual([
+      { match: { path: "/stats/prometheus" }, route: { cluster: "envoy_admin" } },
+      { match: { prefix: "/" }, direct_response: { status: 404 } },
+    ]);
+    expect(b.static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toStrictEqual({
+      address: "127.0.0.1",
+      port_value: 19000,
+    });
+    // The admin itself never leaves loopback.
+    expect(b.admin.address.socket_address.address).toBe("127.0.0.1");
+  });
+
   it("gives the EDS file path the sidecar must write", () => {
     expect(edsFilePath({})).toBe("/var/run/envoy-eds/endpoints.json");
     expect(edsFilePath({ edsDirectory: "/eds", edsFileName: "x.json" })).toBe("/eds/x.json");
@@ -229,6 +334,9 @@ describe("renderEnvoyBootstrap", () => {
     [{ listenerPort: 65536 }, "listenerPort must be an integer in [1, 65535], got 65536"],
     [{ listenerPort: 53.5 }, "listenerPort must be an integer in [1, 65535], got 53.5"],
     [{ adminPort: -1 }, "adminPort must be an integer in [1, 65535], got -1"],
+    [{ metricsPort: 70000 }, "metricsPort must be an integer in [1, 65535], got 70000"],
+    [{ metricsPort: 5683 }, "metricsPort must differ from listenerPort (5683)"],
+    [{ metricsPort: 9901 }, "metricsPort must differ from adminPort (9901)"],
     [{ maxConnections: 0 }, "maxConnections must be an integer in [1, 4294967295], got 0"],
     [{ maxConnections: 2 ** 32 }, "maxConnections must be an integer in [1, 4294967295], got 4294967296"],
     [{ idleTimeoutSeconds: 0 }, "idleTimeoutSeconds must be an integer in [1, 315576000000], got 0"],
@@ -279,6 +387,21 @@ describe("bootstrap against Envoy's own API (tools/envoy-api, Envoy 1.40)", () =
     const bootstrap = renderEnvoyBootstrap(fullOptions);
     expect(envoyApiProblems("bootstrap", parse(serializeEnvoyBootstrap(bootstrap, "yaml")))).toStrictEqual([]);
     expect(envoyApiTextProblems("bootstrap", serializeEnvoyBootstrap(bootstrap, "json"))).toStrictEqual([]);
+  });
+
+  it("the stats listener is checked too: a bad direct response status is rejected with its path", () => {
+    const bootstrap = renderEnvoyBootstrap(base);
+    const stats = bootstrap.static_resources.listeners[1];
+    const hcm = stats.filter_chains[0].filters[0].typed_config;
+    const broken = structuredClone(bootstrap);
+    broken.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[1] = {
+      match: { prefix: "/" },
+      direct_response: { status: 99 as 404 },
+    };
+    expect(hcm.route_config.virtual_hosts[0].routes[1]).toStrictEqual({ match: { prefix: "/" }, direct_response: { status: 404 } });
+    expect(describeProblems(envoyApiProblems("bootstrap", broken))).toStrictEqual([
+      "static_resources.listeners[1].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[1].direct_response.status: value must be inside range [200, 600)",
+    ]);
   });
 
   it("a broken render is rejected with its path", () => {

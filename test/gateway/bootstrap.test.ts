@@ -73,7 +73,13 @@ describe("first boot", () => {
         chmodSync(join(bin, name), 0o755);
       }
       const sum = createHash("sha256").update(PAYLOAD).digest("hex");
-      const paths = { ...DEFAULT_GATEWAY_PATHS, kgctl: join(dir, "kgctl"), kubectl: join(dir, "kubectl"), nft: join(bin, "nft") };
+      const paths = {
+        ...DEFAULT_GATEWAY_PATHS,
+        kgctl: join(dir, "kgctl"),
+        kubectl: join(dir, "kubectl"),
+        nft: join(bin, "nft"),
+        textfileDir: join(dir, "textfile"),
+      };
       const options = resolveGatewayOptions(gatewayOptions({ tools: { kgctl: { sha256: sum }, kubectl: { sha256: sum } } }));
       const rendered = renderBootstrapScript(options, paths);
       // The kernel's own file is written for real at first boot; here a scratch file stands for it.
@@ -93,10 +99,13 @@ describe("first boot", () => {
           "nft -f /etc/nftables.conf",
           "systemctl daemon-reload",
           "systemctl enable --now chrony.service nftables.service wg-quick@wg-uplink.service kilo-connect.service iot-steering-agent.timer",
+          "systemctl restart prometheus-node-exporter.service",
           "",
         ].join("\n"),
       );
       expect(readFileSync(join(dir, "hashsize"), "utf8")).toBe("131072\n");
+      // The textfile directory the steering agent's unit may write to exists before the timer first fires.
+      expect(statSync(join(dir, "textfile")).isDirectory()).toBe(true);
       for (const tool of [paths.kgctl, paths.kubectl]) {
         expect(readFileSync(tool, "utf8")).toBe(PAYLOAD);
         expect(statSync(tool).mode & 0o777).toBe(0o755);

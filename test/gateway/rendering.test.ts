@@ -28,6 +28,26 @@ add table ip iot_gateway_nat
 delete table ip iot_gateway_nat
 
 table inet iot_gateway_filter {
+	counter steered_datagrams {
+		comment "device datagrams forwarded to an ingress node"
+	}
+
+	counter drop_invalid {
+		comment "forward drops: conntrack state invalid"
+	}
+
+	counter drop_from_uplink {
+		comment "forward drops: from the device uplink, not steered"
+	}
+
+	counter drop_from_cluster {
+		comment "forward drops: from the Kilo mesh, not allowed"
+	}
+
+	counter drop_other {
+		comment "forward drops: any other interface"
+	}
+
 	set device_subnets {
 		type ipv4_addr
 		flags interval
@@ -57,6 +77,7 @@ table inet iot_gateway_filter {
 		udp dport 51820 accept comment "Kilo mesh WireGuard"
 		ip saddr @concentrators udp dport 51821 accept comment "device uplink WireGuard, from the concentrators only"
 		ip saddr @admin_cidrs tcp dport 22 accept comment "SSH from the admin CIDRs only"
+		iifname "kilo0" tcp dport 9100 accept comment "node exporter, from the cluster through the Kilo mesh only"
 		udp sport 67 udp dport 68 accept comment "DHCP replies for the instance's own address"
 		icmp type { echo-request, destination-unreachable, time-exceeded } limit rate 10/second burst 20 packets accept
 		icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, echo-request, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } limit rate 10/second burst 20 packets accept
@@ -64,24 +85,31 @@ table inet iot_gateway_filter {
 
 	chain forward {
 		type filter hook forward priority filter; policy drop;
-		ct state invalid drop
-		iifname "wg-uplink" oifname "kilo0" ip saddr @device_subnets meta l4proto udp ct status dnat ct original ip daddr 10.5.1.1 ct original proto-dst 5683 accept comment "device datagrams the steering DNAT rewrote, and nothing else"
+		ct state invalid counter name "drop_invalid" drop
+		iifname "wg-uplink" oifname "kilo0" ip saddr @device_subnets meta l4proto udp ct status dnat ct original ip daddr 10.5.1.1 ct original proto-dst 5683 counter name "steered_datagrams" accept comment "device datagrams the steering DNAT rewrote, and nothing else"
 		iifname "kilo0" oifname "wg-uplink" ip daddr @device_subnets meta l4proto udp ct direction reply ct status dnat ct original ip daddr 10.5.1.1 ct original proto-dst 5683 accept comment "replies of steered flows"
 		iifname "kilo0" oifname "wg-uplink" ip saddr 100.64.0.0/15 ip daddr @device_subnets udp dport { 5683, 20000-20255 } ct direction original accept comment "downlinks from pods to the devices' downlink ports"
 		iifname "wg-uplink" oifname "kilo0" ct state related icmp type { destination-unreachable, time-exceeded, parameter-problem } accept comment "ICMP errors about allowed flows"
 		iifname "kilo0" oifname "wg-uplink" ct state related icmp type { destination-unreachable, time-exceeded, parameter-problem } accept comment "ICMP errors about allowed flows"
+		iifname "wg-uplink" counter name "drop_from_uplink" drop comment "not a steered device datagram"
+		iifname "kilo0" counter name "drop_from_cluster" drop comment "not a reply, downlink or ICMP error"
+		counter name "drop_other" drop
 	}
 `;
 
 const NAT_TABLE_TEXT = `
 table ip iot_gateway_nat {
+	counter steered_flows {
+		comment "device flows steered (first datagram of each)"
+	}
+
 	map steer_buckets {
 		typeof numgen inc mod 256 : ip daddr
 	}
 
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
-		iifname "wg-uplink" ip daddr 10.5.1.1 udp dport 5683 jump steer comment "device datagrams to the ingress address; no source NAT anywhere"
+		iifname "wg-uplink" ip daddr 10.5.1.1 udp dport 5683 counter name "steered_flows" jump steer comment "device datagrams to the ingress address; no source NAT anywhere"
 	}
 
 	chain steer {
@@ -121,7 +149,7 @@ ${NAT_TABLE_TEXT}`,
       resolveGatewayOptions(gatewayOptions({ adminCidrs: [], ingress: { address: "10.5.2.1", port: 7000 } })),
     );
     expect(text).toContain("\tset admin_cidrs {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t}\n");
-    expect(text).toContain('iifname "wg-uplink" ip daddr 10.5.2.1 udp dport 7000 jump steer');
+    expect(text).toContain('iifname "wg-uplink" ip daddr 10.5.2.1 udp dport 7000 counter name "steered_flows" jump steer');
   });
 });
 
@@ -227,6 +255,7 @@ StateDirectory=iot-steering
 RuntimeDirectory=iot-steering
 RuntimeDirectoryPreserve=yes
 CacheDirectory=iot-steering
+ReadWritePaths=-/var/lib/prometheus/node-exporter
 `);
     expect(timer).toBe(`[Unit]
 Description=Refresh the IoT gateway steering map
@@ -266,6 +295,8 @@ readonly SYSCTL_CONF=/etc/sysctl.d/90-iot-gateway.conf
 readonly NFT=/usr/sbin/nft
 readonly NFTABLES_CONF=/etc/nftables.conf
 readonly UNITS=(chrony.service nftables.service wg-quick@wg-uplink.service kilo-connect.service iot-steering-agent.timer)
+readonly TEXTFILE_DIR=/var/lib/prometheus/node-exporter
+readonly RESTART_UNITS=(prometheus-node-exporter.service)
 `);
     expect(script).toContain('install_verified "$KGCTL_URL" "$KGCTL_SHA256" "$KGCTL"\ninstall_verified "$KUBECTL_URL" "$KUBECTL_SHA256" "$KUBECTL"\n');
   });
@@ -295,7 +326,7 @@ describe("cloud-init", () => {
 
   it("installs the packages, turns NTP on and runs the bootstrap", () => {
     expect(config.package_update).toBe(true);
-    expect(config.packages).toEqual(["wireguard-tools", "nftables", "jq", "curl", "conntrack", "chrony"]);
+    expect(config.packages).toEqual(["wireguard-tools", "nftables", "jq", "curl", "conntrack", "chrony", "prometheus-node-exporter"]);
     expect(config.ntp).toEqual({ enabled: true, ntp_client: "chrony" });
     expect(config.runcmd).toEqual([["/usr/local/sbin/iot-gateway-bootstrap"]]);
   });
@@ -312,6 +343,7 @@ describe("cloud-init", () => {
       ["/usr/local/lib/iot-gateway/steering-targets.jq", "0644"],
       ["/usr/local/sbin/iot-steering-agent", "0755"],
       ["/usr/local/sbin/iot-gateway-bootstrap", "0755"],
+      ["/etc/default/prometheus-node-exporter", "0644"],
       ["/etc/systemd/system/kilo-connect.service", "0644"],
       ["/etc/systemd/system/iot-steering-agent.service", "0644"],
       ["/etc/systemd/system/iot-steering-agent.timer", "0644"],
@@ -323,6 +355,9 @@ describe("cloud-init", () => {
     expect(content.get("/etc/iot-gateway/kilo.key")).toBe(KILO_PRIVATE_KEY);
     expect(content.get("/etc/nftables.conf")).toBe(renderGatewayRuleset(options));
     expect(content.get("/usr/local/lib/iot-gateway/steering-targets.jq")).toBe(STEERING_TARGETS_JQ);
+    expect(content.get("/etc/default/prometheus-node-exporter")).toBe(
+      '# Written by iot-udp-ingress (cloud-init).\nARGS="--collector.textfile.directory=/var/lib/prometheus/node-exporter --web.listen-address=:9100"\n',
+    );
   });
 
   it("serialises to #cloud-config YAML that parses back to the same object", () => {

@@ -4,6 +4,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import {
   DEFAULT_GATEWAY_PATHS,
+  GATEWAY_METRICS_FILE,
   MESH_STATUS_FILE,
   STEERING_EXIT_API_ERROR,
   STEERING_EXIT_MESH_STALE,
@@ -22,6 +23,7 @@ import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "./support/netns"
 import { gatewayOptions } from "./support/options";
 import { renderSteeringUpdate } from "./support/steering-oracle";
 import { requireTool, run, type RunResult } from "./support/tools";
+import { checkMetrics } from "../observability/support/promtool";
 
 /*
  * The agent's `sync` run for real (bash, jq, nft, conntrack, wg) in a namespace holding the rendered ruleset and a
@@ -91,6 +93,19 @@ function flowTargets(): string[] {
 const target = (i: number): SteeringTarget => ({ name: `ingress-${i}`, address: `100.64.${i}.1` });
 const spread = (targets: readonly SteeringTarget[]): string[] =>
   renderSteeringUpdate(targets, { buckets: 256, seed: 0 }).match(/\d+ : [\d.]+/g)!.map((e) => e.split(" : ")[1]);
+/** The agent's textfile metrics as `name{labels}` -> value. */
+function metrics(): Map<string, number> {
+  const text = readFileSync(join(paths.textfileDir, GATEWAY_METRICS_FILE), "utf8");
+  const check = checkMetrics(text);
+  expect(check.output).toBe("");
+  expect(check.status).toBe(0);
+  return new Map(
+    text
+      .split("\n")
+      .filter((line) => line !== "" && !line.startsWith("#"))
+      .map((line) => [line.slice(0, line.lastIndexOf(" ")), Number(line.slice(line.lastIndexOf(" ") + 1))]),
+  );
+}
 const meshStatus = (): { state: string; unroutedSince: Record<string, number> } =>
   JSON.parse(readFileSync(join(paths.steeringStateDir, MESH_STATUS_FILE), "utf8"));
 
@@ -125,6 +140,8 @@ esac
     conntrack: run("sh", ["-c", "command -v conntrack"]).stdout.trim(),
     jq: run("sh", ["-c", "command -v jq"]).stdout.trim(),
     wg: run("sh", ["-c", "command -v wg"]).stdout.trim(),
+    // Never the machine's own node exporter directory.
+    textfileDir: join(work, "textfile"),
   };
   writeFileSync(paths.steeringProgram, STEERING_TARGETS_JQ);
   agent = join(work, "iot-steering-agent");
@@ -178,6 +195,21 @@ describe("steering agent sync", () => {
       renderSteeringUpdate([target(1), target(2)], { buckets: 256, seed: 0 }),
     );
     expect(meshStatus()).toMatchObject({ state: "synced", unroutedSince: {} });
+    const m = metrics();
+    expect(m.get("iot_gateway_steering_targets")).toBe(2);
+    expect(m.get("iot_gateway_steering_qualified_targets")).toBe(2);
+    expect(m.get("iot_gateway_steering_last_exit_code")).toBe(0);
+    expect(m.get('iot_gateway_steering_buckets{node="ingress-1",address="100.64.1.1"}')! + m.get('iot_gateway_steering_buckets{node="ingress-2",address="100.64.2.1"}')!).toBe(256);
+    expect(m.get("iot_gateway_steering_last_success_timestamp_seconds")).toBe(m.get("iot_gateway_steering_last_run_timestamp_seconds"));
+    expect(m.get("iot_gateway_steering_last_change_timestamp_seconds")).toBe(m.get("iot_gateway_steering_last_run_timestamp_seconds"));
+    expect(m.get("iot_gateway_mesh_stale")).toBe(0);
+    expect(m.get('iot_gateway_forward_dropped_packets_total{reason="from_uplink"}')).toBe(0);
+    expect(m.get("iot_gateway_steered_datagrams_total")).toBe(0);
+    expect(m.get("iot_gateway_conntrack_max")).toBeGreaterThan(0);
+    // One handshake series per Kilo peer, and never a key of the gateway's own.
+    const handshakes = [...m.keys()].filter((key) => key.startsWith("iot_gateway_wireguard_latest_handshake_timestamp_seconds{"));
+    expect(handshakes).toHaveLength(healthy(2).peers.length);
+    expect(readFileSync(join(paths.textfileDir, GATEWAY_METRICS_FILE), "utf8")).not.toContain(readFileSync(join(work, "kilo.key"), "utf8").trim());
     const config = paths.kubeconfig;
     expect(readFileSync(join(work, "kubectl.log"), "utf8")).toBe(
       [
@@ -198,9 +230,17 @@ describe("steering agent sync", () => {
   it("keeps the last good map when the API is down (fail-static)", () => {
     const before = loadedMap();
     apiDown();
+    const lastSuccess = metrics().get("iot_gateway_steering_last_success_timestamp_seconds");
     const result = sync();
     expect(result.status).toBe(STEERING_EXIT_API_ERROR);
     expect(loadedMap()).toEqual(before);
+    const m = metrics();
+    expect(m.get("iot_gateway_steering_last_exit_code")).toBe(STEERING_EXIT_API_ERROR);
+    expect(m.get("iot_gateway_steering_last_api_error_timestamp_seconds")).toBe(m.get("iot_gateway_steering_last_run_timestamp_seconds"));
+    // Unknown while the API is down: absent, not 0 (which would read as "no node qualifies").
+    expect(m.has("iot_gateway_steering_qualified_targets")).toBe(false);
+    expect(m.get("iot_gateway_steering_targets")).toBe(2);
+    expect(m.get("iot_gateway_steering_last_success_timestamp_seconds")).toBe(lastSuccess);
   });
 
   it("treats an error object instead of a list as an API failure", () => {
@@ -218,6 +258,8 @@ describe("steering agent sync", () => {
     expect(result.status).toBe(STEERING_EXIT_NO_TARGETS);
     expect(result.stderr).toContain("no ingress node");
     expect(loadedMap()).toEqual(before);
+    expect(metrics().get("iot_gateway_steering_qualified_targets")).toBe(0);
+    expect(metrics().get("iot_gateway_steering_targets")).toBe(2);
   });
 
   it("keeps the last good map when the Kilo interface cannot be read", () => {

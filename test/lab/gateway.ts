@@ -71,6 +71,8 @@ export class LabGateway {
       steeringProgram: join(this.dir, "steering-targets.jq"),
       steeringStateDir: join(this.dir, "state"),
       steeringRunDir: join(this.dir, "run"),
+      // The host's own node exporter directory is not the lab's to write.
+      textfileDir: join(this.dir, "node-exporter"),
     };
   }
 

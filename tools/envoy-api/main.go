@@ -32,9 +32,11 @@ import (
 
 	// The extensions the rendered bootstrap names in typed_config. Importing a package registers its
 	// types; an Any of a type that is not registered here is reported, never skipped.
-	_ "github.com/cncf/xds/go/xds/type/matcher/v3"                                                // IPMatcher
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/udp_proxy/v3"          // UdpProxyConfig, Route
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/matching/common_inputs/network/v3" // SourceIPInput
+	_ "github.com/cncf/xds/go/xds/type/matcher/v3"                                                         // IPMatcher
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"                     // Router (stats listener)
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3" // HttpConnectionManager (stats listener)
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/udp_proxy/v3"                   // UdpProxyConfig, Route
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/matching/common_inputs/network/v3"          // SourceIPInput
 )
 
 type problem struct {

@@ -30,5 +30,9 @@ printf '%s\n' "$CONNTRACK_HASHSIZE" >/sys/module/nf_conntrack/parameters/hashsiz
 sysctl --quiet --load="$SYSCTL_CONF"
 "$NFT" -f "$NFTABLES_CONF"
 
+# The steering agent writes its metrics here (its unit may write nowhere else under /var).
+install -d -m 0755 "$TEXTFILE_DIR"
+
 systemctl daemon-reload
 systemctl enable --now "${UNITS[@]}"
+systemctl restart "${RESTART_UNITS[@]}"

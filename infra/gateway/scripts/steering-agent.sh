@@ -17,6 +17,9 @@
 # unrouted node has been so) and, once a node has been unrouted for longer than $STALE_AFTER seconds, logs
 # `stale mesh config: ...` and exits $EXIT_MESH_STALE while steering stays applied to the routed nodes.
 #
+# Metrics: after every run (whatever its outcome) the agent writes $TEXTFILE_DIR/$METRICS_FILE for
+# prometheus-node-exporter's textfile collector (scripts/gateway-metrics.jq says what is in it).
+#
 # jq programs are single-quoted on purpose: their $variables belong to jq, not to the shell.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -97,30 +100,32 @@ forget_flows_to_removed_targets() {
   done < <("$JQ" -r --slurpfile now "$current" '[.targets[]? | .address? // .] - [$now[0].targets[].address] | .[]' "$previous")
 }
 
-sync() {
-  local work now decided=0 mesh=0 status=0
-  mkdir -p "$STATE_DIR" "$RUN_DIR"
-  exec 9>"$RUN_DIR/lock"
-  flock -n 9 || { log "another run holds $RUN_DIR/lock"; return 0; }
-  work=$(mktemp -d)
-  # shellcheck disable=SC2064 # expand now: $work is local to this function
-  trap "rm -rf '$work'" EXIT
-
-  now=$(date +%s)
+# One steering run in $1 (a work directory) at time $2. It runs in a subshell with errexit (see sync), so any failing
+# command ends the run with its status as before. What the metrics need to know about the run is left as files in
+# $1: qualified (targets in a fresh decision), api-error, in-force (this run's fresh decision is the map in force),
+# changed (the map was rewritten).
+steer() {
+  local work=$1 now=$2 decided=0 mesh=0 status=0 fresh=0
   decide "$work" "$now" || decided=$?
   if ((decided == 2)); then
     log "error: cannot read the WireGuard peers of $KILO_IFACE; keeping the last good steering map"
     status=$EXIT_API_ERROR
+    : >"$work/api-error"
   elif ((decided != 0)); then
     log "error: cannot read the Kubernetes API; keeping the last good steering map"
     status=$EXIT_API_ERROR
-  elif [[ $("$JQ" '.targets | length' "$work/decision.json") -eq 0 ]]; then
-    log "error: no ingress node has a ready Envoy, a ready local decoder and a pod CIDR that $KILO_IFACE routes to it; keeping the last good steering map"
-    status=$EXIT_NO_TARGETS
+    : >"$work/api-error"
   else
-    [[ ! -f $STATE_DIR/decision.json ]] || cp "$STATE_DIR/decision.json" "$work/previous.json"
-    cp "$work/decision.json" "$STATE_DIR/decision.json.new"
-    mv -f "$STATE_DIR/decision.json.new" "$STATE_DIR/decision.json"
+    "$JQ" '.targets | length' "$work/decision.json" >"$work/qualified"
+    if [[ $(<"$work/qualified") -eq 0 ]]; then
+      log "error: no ingress node has a ready Envoy, a ready local decoder and a pod CIDR that $KILO_IFACE routes to it; keeping the last good steering map"
+      status=$EXIT_NO_TARGETS
+    else
+      fresh=1
+      [[ ! -f $STATE_DIR/decision.json ]] || cp "$STATE_DIR/decision.json" "$work/previous.json"
+      cp "$work/decision.json" "$STATE_DIR/decision.json.new"
+      mv -f "$STATE_DIR/decision.json.new" "$STATE_DIR/decision.json"
+    fi
   fi
 
   if ((decided == 0)); then
@@ -135,12 +140,79 @@ sync() {
   fi
   render_transaction <"$STATE_DIR/decision.json" >"$work/steer.nft"
   if cmp -s "$work/steer.nft" "$RUN_DIR/applied.nft" && steering_rule_loaded; then
+    ((fresh == 0)) || : >"$work/in-force"
     return "$status"
   fi
   "$NFT" -f "$work/steer.nft"
   cp "$work/steer.nft" "$RUN_DIR/applied.nft"
+  : >"$work/changed"
+  ((fresh == 0)) || : >"$work/in-force"
   log "applied steering to: $("$JQ" -r '[.targets[] | "\(.name)=\(.address)"] | join(" ")' "$STATE_DIR/decision.json")"
   forget_flows_to_removed_targets "$work/previous.json" "$STATE_DIR/decision.json"
+  return "$status"
+}
+
+flag() {
+  if [[ -e $1 ]]; then echo true; else echo false; fi
+}
+
+# Writes $TEXTFILE_DIR/$METRICS_FILE for prometheus-node-exporter's textfile collector after run $1 (work directory)
+# at time $2 with exit status $3: written next to the target and renamed, so a scrape never reads half a file.
+# Every step returns explicitly on failure (this runs as an || operand, where errexit does not apply). Steering never
+# depends on it: a failure here is a warning.
+write_metrics() {
+  local work=$1 now=$2 status=$3 iface count="" max="" out
+  "$JQ" -n --slurpfile previous <([[ ! -f $METRICS_HISTORY ]] || cat "$METRICS_HISTORY") --argjson now "$now" \
+    --argjson status "$status" --arg qualified "$(cat "$work/qualified" 2>/dev/null)" --argjson apiError "$(flag "$work/api-error")" \
+    --argjson inForce "$(flag "$work/in-force")" --argjson changed "$(flag "$work/changed")" \
+    '(($previous | first) // {}) + {lastRun: $now, lastExit: $status, qualified: (if $qualified == "" then null else ($qualified | tonumber) end)}
+      + (if $apiError then {lastApiError: $now} else {} end) + (if $inForce then {lastSuccess: $now} else {} end)
+      + (if $changed then {lastChange: $now} else {} end)' >"$work/history.json" || return 1
+  cp "$work/history.json" "$METRICS_HISTORY.new" || return 1
+  mv -f "$METRICS_HISTORY.new" "$METRICS_HISTORY" || return 1
+
+  : >"$work/wg.tsv"
+  for iface in "$KILO_IFACE" "$UPLINK_IFACE"; do
+    # Peer lines only, and of them no preshared key (field 2): the first line of `wg show dump` is the interface's
+    # private key, so it is dropped before anything is written. An interface that is down has no peers to report.
+    "$WG" show "$iface" dump 2>/dev/null |
+      awk -F '\t' -v iface="$iface" 'NR > 1 { print iface "\t" $1 "\t" $5 "\t" $6 "\t" $7 }' >>"$work/wg.tsv" || true
+  done
+  "$NFT" -j list counters >"$work/counters.json" 2>/dev/null || echo '{}' >"$work/counters.json"
+  count=$(cat "$CONNTRACK_DIR/nf_conntrack_count" 2>/dev/null) || count=""
+  max=$(cat "$CONNTRACK_DIR/nf_conntrack_max" 2>/dev/null) || max=""
+
+  mkdir -p "$TEXTFILE_DIR" || return 1
+  out="$TEXTFILE_DIR/.$METRICS_FILE.$$"
+  "$JQ" -n -r --slurpfile decision <([[ ! -f $STATE_DIR/decision.json ]] || cat "$STATE_DIR/decision.json") \
+    --slurpfile mesh <([[ ! -f $MESH_STATUS ]] || cat "$MESH_STATUS") --slurpfile history "$METRICS_HISTORY" \
+    --slurpfile counters "$work/counters.json" --rawfile wg "$work/wg.tsv" --argjson peerNames "$UPLINK_PEERS" \
+    --arg conntrackCount "$count" --arg conntrackMax "$max" --argjson now "$now" "$METRICS_PROGRAM" >"$out" ||
+    { rm -f "$out"; return 1; }
+  chmod 0644 "$out" || { rm -f "$out"; return 1; }
+  mv -f "$out" "$TEXTFILE_DIR/$METRICS_FILE" || { rm -f "$out"; return 1; }
+}
+
+sync() {
+  local work now status=0
+  mkdir -p "$STATE_DIR" "$RUN_DIR"
+  exec 9>"$RUN_DIR/lock"
+  flock -n 9 || { log "another run holds $RUN_DIR/lock"; return 0; }
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: $work is local to this function
+  trap "rm -rf '$work'" EXIT
+
+  now=$(date +%s)
+  # A subshell with errexit of its own: as an operand of || the run would lose errexit, and a failing nft or cp
+  # would go unnoticed. The exit status is the run's, and the metrics are written whatever it was.
+  set +e
+  (
+    set -e
+    steer "$work" "$now"
+  )
+  status=$?
+  set -e
+  write_metrics "$work" "$now" "$status" || log "warning: could not write $TEXTFILE_DIR/$METRICS_FILE (steering is not affected)"
   return "$status"
 }
 
