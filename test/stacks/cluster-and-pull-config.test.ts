@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseStackConfig, type EnvironmentConfig } from "../../stacks/config";
 import { decoderImagePullCredentials, registryProjectId } from "../../stacks/environment";
 import { rawConfigOfStack, STACKS } from "../support/stack-files";
-import { kosmosCluster, validConfig } from "../support/valid-config";
+import { changed, configProblems, kosmosCluster, validConfig } from "../support/valid-config";
 
 /*
  * The config keys of issue 9 items 1-3: external pools' maxSize, the untainted pool every cluster needs, and the
@@ -11,19 +11,11 @@ import { kosmosCluster, validConfig } from "../support/valid-config";
 
 
 function parsed(change: (config: Record<string, any>) => void = () => undefined): EnvironmentConfig {
-  const config = validConfig();
-  change(config);
-  return parseStackConfig(config);
+  return parseStackConfig(changed(validConfig, change));
 }
 
 function problemsOf(change: (config: Record<string, any>) => void): string[] {
-  try {
-    parsed(change);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
-    throw error;
-  }
-  return [];
+  return configProblems(changed(validConfig, change));
 }
 
 const UNTAINTED =

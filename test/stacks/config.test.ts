@@ -1,18 +1,10 @@
-import { ConfigError, parseStackConfig, rawStackConfigFromPulumi } from "../../stacks/config";
+import { parseStackConfig, rawStackConfigFromPulumi } from "../../stacks/config";
 import { pulumiConfigOfStack, rawConfigOfStack, STACKS } from "../support/stack-files";
-import { kosmosCluster, validConfig } from "../support/valid-config";
+import { changed, configProblems, kosmosCluster, validConfig } from "../support/valid-config";
 
 
 function problemsOf(change: (config: Record<string, any>) => void): string[] {
-  const config = validConfig();
-  change(config);
-  try {
-    parseStackConfig(config);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
-    throw error;
-  }
-  return [];
+  return configProblems(changed(validConfig, change));
 }
 
 describe("parseStackConfig", () => {
@@ -53,6 +45,8 @@ describe("parseStackConfig", () => {
       concurrency: 2,
       idleTimeoutSeconds: 60,
       adminPort: 9901,
+      metricsPort: 9902,
+      metrics: { scrape: "annotations" },
       resources: { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } },
     });
     expect(config.decoder).toMatchObject({ namespace: "iot-decoder", name: "decoder", port: 5683, env: {}, downlinkPorts: [] });
@@ -129,6 +123,10 @@ describe("parseStackConfig", () => {
     ["decoder image on a floating minor tag", (c) => (c.decoder.image = "decoder:1.8"), "decoder.image: expected an image pinned"],
     ["Envoy outside 1.40", (c) => (c.ingress = { envoyImage: "envoyproxy/envoy:v1.39.1" }), "ingress.envoyImage: expected the official Envoy image"],
     ["Envoy on a floating tag", (c) => (c.ingress = { envoyImage: "envoyproxy/envoy:v1.40-latest" }), "ingress.envoyImage: expected the official Envoy image"],
+    ["metrics port on the device port", (c) => (c.ingress = { metricsPort: 5683 }), "ingress.metricsPort: must differ from ingress.port (5683), the device port"],
+    ["metrics port on the admin port", (c) => (c.ingress = { adminPort: 9950, metricsPort: 9950 }), "ingress.metricsPort: must differ from ingress.adminPort (9950)"],
+    ["metrics port 0", (c) => (c.ingress = { metricsPort: 0 }), "ingress.metricsPort: expected a port in 1-65535"],
+    ["unknown scrape mode", (c) => (c.ingress = { metrics: { scrape: "serviceMonitor" } }), "ingress.metrics.scrape: expected one of annotations, podMonitor"],
     ["sidecar image unpinned", (c) => (c.ingress = { edsSidecarImage: "node:22-alpine" }), "ingress.edsSidecarImage: expected an image pinned"],
     ["more sessions per node than ephemeral ports", (c) => { c.devices.expectedCount = 250000; c.ingress = { idleTimeoutSeconds: 300 }; }, "cluster.ingressPool.size: 93750 sessions per node (with headroom) exceed the 28232 ephemeral ports"],
     ["fewer decoders than ingress nodes", (c) => (c.decoder.replicas = 3), "decoder.replicas: 3 is below cluster.ingressPool.size (4)"],

@@ -1,6 +1,6 @@
-import { ConfigError, parseStackConfig, type EnvironmentConfig } from "../../stacks/config";
+import { parseStackConfig, type EnvironmentConfig } from "../../stacks/config";
 import { existingClusterKubeconfig } from "../support/kubeconfig-fixture";
-import { validConfig } from "../support/valid-config";
+import { changed, configProblems, validConfig } from "../support/valid-config";
 
 /* `cluster.existing` and `gateway.externalHost`: a stack on a cluster and a gateway machine it does not create. */
 
@@ -15,19 +15,11 @@ function existingConfig(): Record<string, any> {
 }
 
 function parsed(change: (config: Record<string, any>) => void = () => undefined): EnvironmentConfig {
-  const config = existingConfig();
-  change(config);
-  return parseStackConfig(config);
+  return parseStackConfig(changed(existingConfig, change));
 }
 
 function problemsOf(change: (config: Record<string, any>) => void): string[] {
-  try {
-    parsed(change);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
-    throw error;
-  }
-  return [];
+  return configProblems(changed(existingConfig, change));
 }
 
 describe("cluster.existing", () => {

@@ -1,4 +1,6 @@
-/* The smallest valid stack config the config tests start from. */
+import { ConfigError, parseStackConfig } from "../../stacks/config";
+
+/* The smallest valid stack config the config tests start from, and the helpers they check changes of it with. */
 
 /** A small valid config; each invalid case changes one thing in a fresh copy of it. */
 export function validConfig(): Record<string, any> {
@@ -32,4 +34,22 @@ export function validConfig(): Record<string, any> {
 export function kosmosCluster<T extends object>(cluster: T): Exclude<T, { existing: unknown }> {
   if ("existing" in cluster) throw new Error("expected the Kosmos form of cluster, got cluster.existing");
   return cluster as Exclude<T, { existing: unknown }>;
+}
+
+/** A fresh copy of `base()` changed by `change`: each test case changes one thing. */
+export function changed(base: () => Record<string, any>, change: (config: Record<string, any>) => void): Record<string, any> {
+  const config = base();
+  change(config);
+  return config;
+}
+
+/** Every problem parseStackConfig reports for `config`, as `path: message`; none for a valid config. */
+export function configProblems(config: Record<string, any>): string[] {
+  try {
+    parseStackConfig(config);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
+    throw error;
+  }
+  return [];
 }
