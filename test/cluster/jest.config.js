@@ -10,7 +10,7 @@ module.exports = {
   roots: ["<rootDir>/test/cluster"],
   testMatch: ["**/*.cluster-test.ts"],
   transform: {
-    "^.+\\.ts$": ["ts-jest", { isolatedModules: true }],
+    "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/test/tsconfig.jest.json" }],
   },
   globalSetup: "<rootDir>/test/cluster/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/cluster/support/global-teardown.ts",

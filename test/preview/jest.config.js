@@ -8,7 +8,7 @@ module.exports = {
   roots: ["<rootDir>/test/preview"],
   testMatch: ["**/*.preview-test.ts"],
   transform: {
-    "^.+\\.ts$": ["ts-jest", { isolatedModules: true }],
+    "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/test/tsconfig.jest.json" }],
   },
   testTimeout: 15 * 60 * 1000,
 };

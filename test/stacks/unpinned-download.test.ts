@@ -1,7 +1,7 @@
 import { ConfigError, parseStackConfig } from "../../stacks/config";
 import { createEnvironment, UNPINNED_SHA256 } from "../../stacks/environment";
 import { withSecretsRevealed } from "../support/kubernetes-schema";
-import { onlyResource, recordResources, settle, valueOf, type RecordedResource } from "../support/pulumi-mocks";
+import { loggedWarnings, onlyResource, recordResources, settle, valueOf, type RecordedResource } from "../support/pulumi-mocks";
 import { rawConfigOfStack } from "../support/stack-files";
 
 describe("a download sum that is not pinned yet", () => {
@@ -36,6 +36,9 @@ describe("a download sum that is not pinned yet", () => {
     const cloudInit = (withSecretsRevealed(server.inputs.userData) as Record<string, string>)["cloud-init"];
     expect(cloudInit).toContain(UNPINNED_SHA256);
     expect(cloudInit).toContain(config.gateway.tools.kubectl.sha256);
+    expect(loggedWarnings).toEqual([
+      "gateway.tools.kgctl.sha256 is not pinned: this plan carries a placeholder sum that no download matches, and `pulumi up` will refuse to run until it is pinned.",
+    ]);
   });
 
   it("deploys once the sum is pinned", () => {

@@ -49,10 +49,36 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
 }
 
 /**
+ * The warnings the program logged with `pulumi.log.warn` since the mocks were installed. Without an engine the SDK
+ * prints them with console.warn, which jest shows as a block with a code frame; a test that expects one asserts it
+ * here instead, and a passing run reads clean.
+ */
+export const loggedWarnings: string[] = [];
+
+/** Pulumi's own prefix for a log.warn without an engine (@pulumi/pulumi log/index.js). */
+const PULUMI_WARNING = /^warning: \[runtime\] /;
+
+function captureLoggedWarnings(): void {
+  const original = console.warn.bind(console);
+  if ((console.warn as { captured?: boolean }).captured) return;
+  const capture = Object.assign(
+    (...args: unknown[]) => {
+      const text = args.map(String).join(" ");
+      if (PULUMI_WARNING.test(text)) loggedWarnings.push(text.replace(PULUMI_WARNING, ""));
+      else original(...args);
+    },
+    { captured: true },
+  );
+  console.warn = capture;
+}
+
+/**
  * Installs Pulumi mocks that record every resource. Returns the live list: it fills as the program runs.
- * Call from `beforeAll`, before the program or component module is loaded.
+ * Call from `beforeAll`, before the program or component module is loaded. Pulumi's logged warnings go to
+ * `loggedWarnings`.
  */
 export function recordResources(options: { project?: string; stack?: string; preview?: boolean } = {}): RecordedResource[] {
+  captureLoggedWarnings();
   const recorded: RecordedResource[] = [];
   pulumi.runtime.setMocks(
     {
