@@ -90,6 +90,10 @@ const PRIORITY_VALUE = 1_000_000;
  * Envoy as a UDP DaemonSet on the ingress pool: it receives the devices' datagrams on each node's Kilo IP and hands
  * them, with the device's source address (use_original_src_ip), to decoder pods on the same node only. A sidecar
  * writes the node-local endpoints into the EDS file Envoy watches.
+ *
+ * One per cluster: its PriorityClass `envoy-udp-ingress` is cluster-scoped and named the same for every instance (a
+ * second instance on the same cluster fails to create it). The name is kept fixed because renaming it would change
+ * the DaemonSet's pod template and roll every Envoy of a running installation.
  */
 export class EnvoyUdpIngress extends pulumi.ComponentResource {
   /** Namespace of the DaemonSet. */

@@ -7,3 +7,4 @@ export * from "./wireguard-gateway";
 export * from "./envoy-udp-ingress";
 export * from "./registry-host";
 export * from "./registry-pull-secret";
+export * from "./ingress-observability";

@@ -5,6 +5,7 @@ import * as random from "@pulumi/random";
 import * as scaleway from "@pulumiverse/scaleway";
 import {
   concentratorGatewayPeers,
+  NODE_EXPORTER_METRICS_PATH,
   renderGatewayCloudInit,
   resolveGatewayOptions,
   type ConcentratorGatewayPeer,
@@ -14,7 +15,8 @@ import {
 import { renderTokenKubeconfig } from "../infra/kubernetes";
 import { isIpv4Address } from "../infra/network";
 import { generateKeyPair, keyPairFromRandomBase64 } from "../infra/wireguard";
-import { appLabels, type NodeLabel } from "./kubernetes-placement";
+import { prometheusScrapeAnnotations } from "./envoy-udp-ingress";
+import { appLabels, selectorLabels, type NodeLabel } from "./kubernetes-placement";
 
 /** A binary the gateway downloads at boot and checks against a pinned sha256 sum. */
 export interface PinnedDownloadArgs {
@@ -64,6 +66,30 @@ export interface ExternalGatewayHostArgs {
   /** The public IPv4 address the Kilo nodes and the concentrators reach it at (the Kilo Peer's endpoint). */
   publicIp: string;
 }
+
+/** How an in-cluster Prometheus is told about the gateway's node exporter. */
+export const GATEWAY_METRICS_SCRAPE_MODES = ["annotations", "serviceMonitor"] as const;
+export type GatewayMetricsScrapeMode = (typeof GATEWAY_METRICS_SCRAPE_MODES)[number];
+
+/** See `WireguardGatewayArgs.metrics`. */
+export interface GatewayMetricsArgs {
+  /**
+   * `annotations` (default): `prometheus.io/scrape`, `/port`, `/path` on the metrics Service, for a Prometheus with the
+   * usual kubernetes-service-endpoints scrape job. `serviceMonitor`: a `monitoring.coreos.com/v1` ServiceMonitor next
+   * to it, for the Prometheus Operator (its CRDs must exist, or the deployment fails on that resource). Either way the
+   * Prometheus must discover targets from EndpointSlices (Prometheus `role: endpointslice`; the Operator's
+   * `serviceDiscoveryRole: EndpointSlice`): the Service has no selector, so no v1 Endpoints object exists for it.
+   */
+  scrape?: GatewayMetricsScrapeMode;
+}
+
+/**
+ * The `endpointslice.kubernetes.io/managed-by` value of the gateway's EndpointSlice: not the EndpointSlice controller's
+ * own (`endpointslice-controller.k8s.io`), so that no controller takes it over or deletes it.
+ */
+export const GATEWAY_ENDPOINTSLICE_MANAGER = "iot-udp-ingress.pulumi";
+/** Name of the metrics port on the gateway's Service and EndpointSlice, as the ServiceMonitor refers to it. */
+export const GATEWAY_METRICS_PORT_NAME = "metrics";
 
 /** The gateway VM's settings when none are given. */
 export const GATEWAY_VM_DEFAULTS = { zone: "fr-par-1", instanceType: "PRO2-XXS", image: "debian_bookworm" } as const;
@@ -124,8 +150,10 @@ export interface WireguardGatewayArgs {
   tools: { kgctl: PinnedDownloadArgs; kubectl: PinnedDownloadArgs };
   /** The cluster's API URL and CA (base64 PEM), for the gateway's own kubeconfig. */
   cluster: { apiServerUrl: pulumi.Input<string>; caCertificate: pulumi.Input<string> };
-  /** Namespace of the gateway's ServiceAccount and its token. */
+  /** Namespace of the gateway's ServiceAccount and its token, and of its metrics Service. */
   identityNamespace: string;
+  /** How Prometheus finds the gateway's node exporter (a Service and EndpointSlice at the tunnel address). Default: `{ scrape: "annotations" }`. */
+  metrics?: GatewayMetricsArgs;
   /** Protect the flexible IP (devices and concentrators are configured with it). Default: `false`. VM only. */
   protectPublicIp?: boolean;
   /** Tags on the Scaleway resources. Default: none. */
@@ -161,6 +189,14 @@ export class WireguardGateway extends pulumi.ComponentResource {
    * for either setting of `downlinkSourceRewrite` and for the current one.
    */
   public readonly concentratorPeers: pulumi.Output<ConcentratorGatewayPeer[]>;
+  /** Name of the selector-less Service whose EndpointSlice points at the gateway's node exporter. */
+  public readonly metricsServiceName: pulumi.Output<string>;
+  /** TCP port of the gateway's node exporter (the one the nftables input rule opens on the Kilo interface). */
+  public readonly metricsPort: number;
+  /** The steering agent's timer period, seconds (the alerts' "3 intervals" are counted in it). */
+  public readonly steeringIntervalSeconds: number;
+  /** The WireGuard interface of the device uplink, as the gateway's metrics label it. */
+  public readonly uplinkInterface: string;
 
   constructor(name: string, args: WireguardGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("iot-udp-ingress:index:WireguardGateway", name, {}, opts);
@@ -171,6 +207,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
     const resolved = checkGatewayArgs(args, { peerName, kiloListenPort, uplinkPort });
     const rotation = checkRotation(args.rotation ?? {});
     checkHost(args);
+    const scrape = checkMetricsScrape(args.metrics?.scrape ?? "annotations");
 
     const kiloKeys = this.keyPair(`${name}-kilo-key`, rotation.kiloKey);
     const uplinkKeys = this.keyPair(`${name}-uplink-key`, rotation.uplinkKey);
@@ -214,7 +251,13 @@ export class WireguardGateway extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    const metricsService = this.metricsEndpoint(name, args, resolved.metrics.nodeExporterPort, scrape);
+
     this.publicIp = publicIp;
+    this.metricsServiceName = metricsService;
+    this.metricsPort = resolved.metrics.nodeExporterPort;
+    this.steeringIntervalSeconds = resolved.steering.intervalSeconds;
+    this.uplinkInterface = resolved.uplink.interfaceName;
     this.kiloPublicKey = kiloKeys.publicKey;
     this.uplinkPublicKey = uplinkKeys.publicKey;
     this.tunnelAddress = pulumi.output(args.tunnelAddress);
@@ -230,7 +273,66 @@ export class WireguardGateway extends pulumi.ComponentResource {
       peerName: this.peerName,
       kubeconfig: this.kubeconfig,
       concentratorPeers: this.concentratorPeers,
+      metricsServiceName: this.metricsServiceName,
     });
+  }
+
+  /**
+   * The gateway's node exporter as an in-cluster scrape target: a Service without selector (nothing in the cluster
+   * backs it) and an EndpointSlice of our own at the tunnel address, the one address the Kilo mesh routes to the
+   * gateway and the only interface whose nftables input rule opens the port. Headless: Prometheus scrapes endpoints
+   * directly, and a virtual IP would only add a kube-proxy DNAT to an address outside the pod network. Returns the
+   * Service's name.
+   */
+  private metricsEndpoint(name: string, args: WireguardGatewayArgs, port: number, scrape: GatewayMetricsScrapeMode): pulumi.Output<string> {
+    const labels = appLabels("wireguard-gateway", "metrics");
+    const serviceName = `${name}-metrics`;
+    const servicePort = { name: GATEWAY_METRICS_PORT_NAME, port, protocol: "TCP" };
+    const service = new k8s.core.v1.Service(
+      `${name}-metrics`,
+      {
+        metadata: {
+          name: serviceName,
+          namespace: args.identityNamespace,
+          labels,
+          annotations: scrape === "annotations" ? prometheusScrapeAnnotations(port, NODE_EXPORTER_METRICS_PATH) : {},
+        },
+        spec: { clusterIP: "None", ports: [{ ...servicePort, targetPort: port }] },
+      },
+      { parent: this },
+    );
+    new k8s.discovery.v1.EndpointSlice(
+      `${name}-metrics`,
+      {
+        metadata: {
+          name: `${serviceName}-tunnel`,
+          namespace: args.identityNamespace,
+          labels: { ...labels, "kubernetes.io/service-name": serviceName, "endpointslice.kubernetes.io/managed-by": GATEWAY_ENDPOINTSLICE_MANAGER },
+        },
+        addressType: "IPv4",
+        // Always ready: nothing probes the gateway from here; a gateway that is down fails its scrape (`up == 0`)
+        // and IotGatewayMetricsAbsent fires, which says more than a missing endpoint would.
+        endpoints: [{ addresses: [args.tunnelAddress], conditions: { ready: true } }],
+        ports: [servicePort],
+      },
+      { parent: this, dependsOn: [service] },
+    );
+    if (scrape === "serviceMonitor") {
+      new k8s.apiextensions.CustomResource(
+        `${name}-servicemonitor`,
+        {
+          apiVersion: "monitoring.coreos.com/v1",
+          kind: "ServiceMonitor",
+          metadata: { name: serviceName, namespace: args.identityNamespace, labels },
+          spec: {
+            selector: { matchLabels: selectorLabels("wireguard-gateway", "metrics") },
+            endpoints: [{ port: GATEWAY_METRICS_PORT_NAME, path: NODE_EXPORTER_METRICS_PATH, interval: "30s" }],
+          },
+        },
+        { parent: this, dependsOn: [service] },
+      );
+    }
+    return service.metadata.name;
   }
 
   /** The Scaleway VM, its flexible IP and security group; returns the IP's address. */
@@ -425,6 +527,17 @@ function checkHost(args: WireguardGatewayArgs): void {
     .filter(([, value]) => value !== undefined)
     .map(([key]) => ({ propertyPath: key, reason: "only applies to the VM the component creates, not with externalHost" }));
   if (errors.length > 0) throw new pulumi.InputPropertiesError({ message: "WireguardGateway: VM settings given with externalHost", errors });
+}
+
+/** The scrape mode, or an InputPropertyError at `metrics.scrape`. */
+export function checkMetricsScrape(scrape: string): GatewayMetricsScrapeMode {
+  if (!(GATEWAY_METRICS_SCRAPE_MODES as readonly string[]).includes(scrape)) {
+    throw new pulumi.InputPropertyError({
+      propertyPath: "metrics.scrape",
+      reason: `must be one of ${GATEWAY_METRICS_SCRAPE_MODES.join(", ")}, got ${JSON.stringify(scrape)}`,
+    });
+  }
+  return scrape as GatewayMetricsScrapeMode;
 }
 
 /** A rotation label: it ends up in a Secret's name, so it must be a short DNS label fragment. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ROTATION_LABEL, ROTATION_LABEL_RULE } from "../components/wireguard-gateway";
+import { labelProblem } from "../components/ingress-observability";
+import { GATEWAY_METRICS_SCRAPE_MODES, ROTATION_LABEL, ROTATION_LABEL_RULE } from "../components/wireguard-gateway";
 import { kubeconfigCluster } from "../infra/kubernetes";
 import { isIpv4Address, parseIpv4Cidr } from "../infra/network";
 
@@ -226,6 +227,14 @@ const gatewaySchema = z.strictObject({
     .strictObject({ kiloKey: rotationLabel.optional(), uplinkKey: rotationLabel.optional(), token: rotationLabel.optional() })
     .default({}),
   tools: z.strictObject({ kgctl: downloadSchema, kubectl: downloadSchema }),
+  /** How Prometheus finds the gateway's node exporter (see GatewayMetricsArgs in components/wireguard-gateway.ts). */
+  metrics: z
+    .strictObject({
+      scrape: z
+        .enum(GATEWAY_METRICS_SCRAPE_MODES, { message: `expected one of ${GATEWAY_METRICS_SCRAPE_MODES.join(", ")}` })
+        .default("annotations"),
+    })
+    .default({ scrape: "annotations" }),
 }).superRefine((gateway, context) => {
   if (gateway.externalHost === undefined) return;
   for (const key of GATEWAY_VM_KEYS) {
@@ -322,6 +331,23 @@ const decoderSchema = z.strictObject({
   resources: resourcesSchema.default({ requests: { cpu: "250m", memory: "128Mi" }, limits: { memory: "256Mi" } }),
 });
 
+/** Extra labels for the Prometheus Operator's or Grafana's selectors: each must be a valid Kubernetes label. */
+const extraLabels = z.record(z.string(), z.string()).superRefine((labels, context) => {
+  for (const [key, value] of Object.entries(labels)) {
+    const problem = key === "grafana_dashboard" ? "is set by observability.grafanaDashboard, on the dashboard ConfigMap only" : labelProblem(key, value);
+    if (problem !== undefined) context.addIssue({ code: "custom", path: [key], message: problem });
+  }
+});
+
+/** The alert rules and the dashboard as Kubernetes objects (see IngressObservabilityArgs in components/ingress-observability.ts). */
+const observabilitySchema = z.strictObject({
+  prometheusRule: z.boolean().default(false),
+  grafanaDashboard: z.boolean().default(false),
+  /** Where the PrometheusRule and the dashboard ConfigMap go (it must exist). Default: ingress.namespace. */
+  namespace: dnsLabel.optional(),
+  labels: extraLabels.default({}),
+});
+
 export const ENVIRONMENTS = ["prod", "preview"] as const;
 
 export const stackConfigSchema = z.strictObject({
@@ -331,6 +357,7 @@ export const stackConfigSchema = z.strictObject({
   gateway: gatewaySchema,
   ingress: ingressSchema.default(ingressSchema.parse({})),
   decoder: decoderSchema,
+  observability: observabilitySchema.default({ prometheusRule: false, grafanaDashboard: false, labels: {} }),
 });
 
 export type StackConfigInput = z.input<typeof stackConfigSchema>;

@@ -4,6 +4,7 @@ import {
   DecoderService,
   EnvoyUdpIngress,
   ExistingCluster,
+  IngressObservability,
   isScalewayRegistryImage,
   KosmosCluster,
   RegistryPullSecret,
@@ -25,6 +26,8 @@ export interface Environment {
   readonly decoderPullSecret?: RegistryPullSecret;
   readonly ingress: EnvoyUdpIngress;
   readonly gateway: WireguardGateway;
+  /** The alert rules (always rendered) and, when asked for, the PrometheusRule and the dashboard ConfigMap. */
+  readonly observability: IngressObservability;
 }
 
 /**
@@ -126,6 +129,7 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
       },
       cluster: { apiServerUrl: cluster.apiServerUrl, caCertificate: cluster.clusterCaCertificate },
       identityNamespace: config.ingress.namespace,
+      metrics: { scrape: config.gateway.metrics.scrape },
       // An external host's address is not the stack's to protect.
       protectPublicIp: gatewayConfig.externalHost === undefined ? config.cluster.protect : undefined,
       tags: [...config.cluster.tags, `environment=${config.environment}`],
@@ -133,7 +137,25 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
     { ...onCluster, dependsOn: [ingress, decoderService] },
   );
 
-  return { cluster, decoderService, decoders, decoderPullSecret, ingress, gateway };
+  const observability = new IngressObservability(
+    `${stackName}-observability`,
+    {
+      namespace: config.observability.namespace ?? config.ingress.namespace,
+      // The rules are rendered with what the components were built with, so a threshold never drifts from the budget.
+      alerts: {
+        maxConnections: ingress.sizing.maxConnections,
+        steeringIntervalSeconds: gateway.steeringIntervalSeconds,
+        uplinkInterface: gateway.uplinkInterface,
+      },
+      prometheusRule: config.observability.prometheusRule,
+      grafanaDashboard: config.observability.grafanaDashboard,
+      labels: config.observability.labels,
+    },
+    // The default namespace is Envoy's, which the ingress component creates.
+    { ...onCluster, dependsOn: [ingress] },
+  );
+
+  return { cluster, decoderService, decoders, decoderPullSecret, ingress, gateway, observability };
 }
 
 /** `decoder.imagePullCredentials`, its default resolved: credentials for an image in a Scaleway registry. */

@@ -14,7 +14,7 @@ function withConfigErrorsReported<T>(build: () => T): T {
 }
 
 const config = withConfigErrorsReported(() => parseStackConfig(rawStackConfigFromPulumi(pulumi.runtime.allConfig())));
-const { cluster, decoderService, ingress, gateway } = withConfigErrorsReported(() =>
+const { cluster, decoderService, ingress, gateway, observability } = withConfigErrorsReported(() =>
   createEnvironment(pulumi.getStack(), config, pulumi.runtime.isDryRun()),
 );
 
@@ -42,3 +42,7 @@ export const ingressNamespace = ingress.namespace;
 export const envoyMaxConnectionsPerNode = ingress.sizing.maxConnections;
 export const decoderServiceFqdn = decoderService.fqdn;
 export const decoderPort = decoderService.port;
+/** The gateway's metrics Service (no selector; its EndpointSlice is the tunnel address). */
+export const gatewayMetricsService = gateway.metricsServiceName;
+/** The Prometheus rules file for this stack (`pulumi stack output alertRules > iot-udp-ingress-rules.yaml`). */
+export const alertRules = observability.alertRules;

@@ -3,6 +3,8 @@ import { decodeKey } from "../wireguard";
 
 /** TCP port of prometheus-node-exporter on the gateway (Debian's default). */
 export const NODE_EXPORTER_PORT = 9100;
+/** Where prometheus-node-exporter serves its metrics (the steering agent's textfile among them). */
+export const NODE_EXPORTER_METRICS_PATH = "/metrics";
 
 /** A VPN concentrator that delivers device traffic to the gateway over the WireGuard device uplink. */
 export interface ConcentratorOptions {

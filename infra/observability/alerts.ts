@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import { ENVOY_BOOTSTRAP_DEFAULTS } from "../envoy/bootstrap";
 
 /**
  * The alerts on the data path, as a Prometheus rules file (and the same groups for a PrometheusRule). Metric names:
@@ -13,9 +14,9 @@ export interface AlertRuleOptions {
   steeringIntervalSeconds: number;
   /** The WireGuard interface of the device uplink on the gateway. */
   uplinkInterface: string;
-  /** udp_proxy stat_prefix. Default "iot_udp". */
+  /** udp_proxy stat_prefix. Default: ENVOY_BOOTSTRAP_DEFAULTS.statPrefix ("iot_udp"). */
   statPrefix?: string;
-  /** Envoy cluster of the decoders. Default "decoder". */
+  /** Envoy cluster of the decoders. Default: ENVOY_BOOTSTRAP_DEFAULTS.clusterName ("decoder"). */
   clusterName?: string;
 }
 
@@ -46,8 +47,8 @@ export function buildAlertRules(options: AlertRuleOptions): RulesFile {
     throw new AlertRuleOptionsError(`steeringIntervalSeconds must be a positive integer, got ${steeringIntervalSeconds}`);
   }
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(uplinkInterface)) throw new AlertRuleOptionsError(`uplinkInterface must be an interface name, got "${uplinkInterface}"`);
-  const udp = `envoy_udp_prefix="${options.statPrefix ?? "iot_udp"}"`;
-  const cluster = `envoy_cluster_name="${options.clusterName ?? "decoder"}"`;
+  const udp = `envoy_udp_prefix="${options.statPrefix ?? ENVOY_BOOTSTRAP_DEFAULTS.statPrefix}"`;
+  const cluster = `envoy_cluster_name="${options.clusterName ?? ENVOY_BOOTSTRAP_DEFAULTS.clusterName}"`;
   return {
     groups: [
       {
@@ -153,7 +154,11 @@ export function buildAlertRules(options: AlertRuleOptions): RulesFile {
   };
 }
 
-/** The rules file Prometheus loads (`rule_files:`), YAML. */
+/**
+ * The rules file Prometheus loads (`rule_files:`), YAML. The stack exports it as `alertRules`
+ * (`pulumi stack output alertRules > iot-udp-ingress-rules.yaml`); with `observability.prometheusRule` the same groups
+ * become a PrometheusRule's spec (components/ingress-observability.ts).
+ */
 export function renderAlertRules(options: AlertRuleOptions): string {
   return stringify(buildAlertRules(options), { lineWidth: 0 });
 }

@@ -43,7 +43,9 @@ describe("WireguardGateway", () => {
     const children = recorded.filter((resource) => resource.type !== "iot-udp-ingress:index:WireguardGateway");
     expect(children.map((resource) => `${resource.type} ${resource.name}`).sort()).toEqual([
       "kubernetes:core/v1:Secret gw-token",
+      "kubernetes:core/v1:Service gw-metrics",
       "kubernetes:core/v1:ServiceAccount gw-sa",
+      "kubernetes:discovery.k8s.io/v1:EndpointSlice gw-metrics",
       "kubernetes:kilo.squat.ai/v1alpha1:Peer gw-peer",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole gw-clusterrole",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding gw-clusterrolebinding",
@@ -182,8 +184,76 @@ describe("WireguardGateway", () => {
 
   it("produces Kubernetes objects that pass the Kubernetes schema", () => {
     const objects = recorded.filter((resource) => hasKubernetesSchema(resource.type));
-    expect(objects).toHaveLength(8);
+    expect(objects).toHaveLength(10);
     objects.forEach(validateAgainstKubernetesSchema);
+  });
+
+  it("makes the node exporter a scrape target at the tunnel address: a headless Service without selector and our own EndpointSlice", () => {
+    const service = onlyResource(recorded, "kubernetes:core/v1:Service", "gw-metrics").inputs as any;
+    expect(service.metadata).toMatchObject({
+      name: "gw-metrics",
+      namespace: "iot-ingress",
+      labels: { "app.kubernetes.io/name": "wireguard-gateway", "app.kubernetes.io/component": "metrics" },
+      annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": "9100", "prometheus.io/path": "/metrics" },
+    });
+    expect(service.spec).toEqual({ clusterIP: "None", ports: [{ name: "metrics", port: 9100, protocol: "TCP", targetPort: 9100 }] });
+    const slice = onlyResource(recorded, "kubernetes:discovery.k8s.io/v1:EndpointSlice", "gw-metrics").inputs as any;
+    expect(slice.metadata.labels).toMatchObject({
+      "kubernetes.io/service-name": "gw-metrics",
+      "endpointslice.kubernetes.io/managed-by": components.GATEWAY_ENDPOINTSLICE_MANAGER,
+    });
+    expect(slice.metadata.labels["endpointslice.kubernetes.io/managed-by"]).not.toBe("endpointslice-controller.k8s.io");
+    expect(slice).toMatchObject({
+      addressType: "IPv4",
+      endpoints: [{ addresses: ["10.5.0.1"], conditions: { ready: true } }],
+      ports: [{ name: "metrics", port: 9100, protocol: "TCP" }],
+    });
+    expect(recorded.some((resource) => resource.type === "kubernetes:monitoring.coreos.com/v1:ServiceMonitor")).toBe(false);
+  });
+
+  it("opens the node exporter's port only on the Kilo interface, the same port the Service names", async () => {
+    const cloudInit = await valueOf(gateway.cloudInit);
+    expect(cloudInit).toContain(`iifname "kilo0" tcp dport ${gateway.metricsPort} accept`);
+    expect(gateway.metricsPort).toBe(9100);
+    expect(await valueOf(gateway.metricsServiceName)).toBe("gw-metrics");
+    expect([gateway.steeringIntervalSeconds, gateway.uplinkInterface]).toEqual([5, "wg-uplink"]);
+  });
+});
+
+describe("WireguardGateway metrics for the Prometheus Operator", () => {
+  beforeAll(async () => {
+    new components.WireguardGateway("gwm", { ...ARGS, metrics: { scrape: "serviceMonitor" } });
+    await settle();
+  });
+
+  it("creates a ServiceMonitor for the metrics Service instead of annotations", () => {
+    const monitor = onlyResource(recorded, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor").inputs as any;
+    expect(monitor).toMatchObject({
+      apiVersion: "monitoring.coreos.com/v1",
+      kind: "ServiceMonitor",
+      metadata: { name: "gwm-metrics", namespace: "iot-ingress" },
+      spec: {
+        selector: { matchLabels: { "app.kubernetes.io/name": "wireguard-gateway", "app.kubernetes.io/component": "metrics" } },
+        endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
+      },
+    });
+    const service = onlyResource(recorded, "kubernetes:core/v1:Service", "gwm-metrics").inputs as any;
+    expect(service.metadata.annotations).toEqual({});
+    // The monitor's selector matches the metrics Service's labels, and no other Service of the gateway.
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) expect(service.metadata.labels[key]).toBe(value);
+  });
+
+  it("rejects an unknown scrape mode with its property path", () => {
+    let thrown: unknown;
+    try {
+      new components.WireguardGateway("gwbad", { ...ARGS, metrics: { scrape: "podMonitor" as "serviceMonitor" } });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(pulumi.InputPropertyError.isInstance(thrown)).toBe(true);
+    expect(`${(thrown as pulumi.InputPropertyError).propertyPath}: ${(thrown as pulumi.InputPropertyError).reason}`).toBe(
+      'metrics.scrape: must be one of annotations, serviceMonitor, got "podMonitor"',
+    );
   });
 });
 

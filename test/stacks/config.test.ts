@@ -50,6 +50,17 @@ describe("parseStackConfig", () => {
       resources: { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } },
     });
     expect(config.decoder).toMatchObject({ namespace: "iot-decoder", name: "decoder", port: 5683, env: {}, downlinkPorts: [] });
+    expect(config.gateway.metrics).toEqual({ scrape: "annotations" });
+    // The objects that need the Operator's CRDs or Grafana's sidecar are off unless asked for.
+    expect(config.observability).toEqual({ prometheusRule: false, grafanaDashboard: false, labels: {} });
+  });
+
+  it("takes the PrometheusRule, the dashboard ConfigMap, their namespace and labels when asked for", () => {
+    const config = parseStackConfig({
+      ...validConfig(),
+      observability: { prometheusRule: true, grafanaDashboard: true, namespace: "monitoring", labels: { release: "kube-prometheus-stack" } },
+    });
+    expect(config.observability).toEqual({ prometheusRule: true, grafanaDashboard: true, namespace: "monitoring", labels: { release: "kube-prometheus-stack" } });
   });
 
   it("protects prod by default and lets a stack say otherwise", () => {
@@ -127,6 +138,12 @@ describe("parseStackConfig", () => {
     ["metrics port on the admin port", (c) => (c.ingress = { adminPort: 9950, metricsPort: 9950 }), "ingress.metricsPort: must differ from ingress.adminPort (9950)"],
     ["metrics port 0", (c) => (c.ingress = { metricsPort: 0 }), "ingress.metricsPort: expected a port in 1-65535"],
     ["unknown scrape mode", (c) => (c.ingress = { metrics: { scrape: "serviceMonitor" } }), "ingress.metrics.scrape: expected one of annotations, podMonitor"],
+    ["unknown gateway scrape mode", (c) => (c.gateway.metrics = { scrape: "podMonitor" }), "gateway.metrics.scrape: expected one of annotations, serviceMonitor"],
+    ["PrometheusRule as text", (c) => (c.observability = { prometheusRule: "yes" }), "observability.prometheusRule: expected boolean"],
+    ["unknown observability key", (c) => (c.observability = { serviceMonitor: true }), "observability.serviceMonitor: unknown key"],
+    ["observability label that is not a label", (c) => (c.observability = { labels: { release: "kube prometheus" } }), 'observability.labels.release: value "kube prometheus" is not a label value'],
+    ["observability label taking Grafana's", (c) => (c.observability = { labels: { grafana_dashboard: "0" } }), "observability.labels.grafana_dashboard: is set by observability.grafanaDashboard"],
+    ["observability namespace that is not a DNS label", (c) => (c.observability = { namespace: "Monitoring" }), "observability.namespace: expected a DNS label"],
     ["sidecar image unpinned", (c) => (c.ingress = { edsSidecarImage: "node:22-alpine" }), "ingress.edsSidecarImage: expected an image pinned"],
     ["more sessions per node than ephemeral ports", (c) => { c.devices.expectedCount = 250000; c.ingress = { idleTimeoutSeconds: 300 }; }, "cluster.ingressPool.size: 93750 sessions per node (with headroom) exceed the 28232 ephemeral ports"],
     ["fewer decoders than ingress nodes", (c) => (c.decoder.replicas = 3), "decoder.replicas: 3 is below cluster.ingressPool.size (4)"],

@@ -3,6 +3,7 @@ import { parse } from "yaml";
 import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiProblems } from "../envoy/support/envoy-api";
 import { cloudInitSchema } from "../gateway/support/checkers";
 import { kiloPeerProblems } from "../support/kilo-peer-schema";
+import { checkRules } from "../observability/support/promtool";
 import { hasKubernetesSchema, validateAgainstKubernetesSchema, withSecretsRevealed } from "../support/kubernetes-schema";
 import { isSecret, isSecretInput, onlyResource, plainStrings, resourcesOfType, valueOf } from "../support/pulumi-mocks";
 import { runProgramWithStackConfig, type ProgramRun } from "../support/run-program";
@@ -28,11 +29,15 @@ export function expectedTypeCounts(pools: number): Record<string, number> {
     "iot-udp-ingress:index:DecoderDeployment": 1,
     "iot-udp-ingress:index:EnvoyUdpIngress": 1,
     "iot-udp-ingress:index:WireguardGateway": 1,
+    // Renders the alert rules (the `alertRules` output); its PrometheusRule and dashboard ConfigMap are off by default.
+    "iot-udp-ingress:index:IngressObservability": 1,
     "scaleway:kubernetes/cluster:Cluster": 1,
     "scaleway:kubernetes/pool:Pool": pools,
     "pulumi:providers:kubernetes": 1,
     "kubernetes:core/v1:Namespace": 2,
-    "kubernetes:core/v1:Service": 1,
+    // The headless decoder Service and the gateway's metrics Service (no selector) with its EndpointSlice.
+    "kubernetes:core/v1:Service": 2,
+    "kubernetes:discovery.k8s.io/v1:EndpointSlice": 1,
     "kubernetes:apps/v1:Deployment": 1,
     "kubernetes:policy/v1:PodDisruptionBudget": 1,
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
@@ -143,7 +148,8 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
 
     it("runs as many decoders as configured behind a headless Service", () => {
       expect((onlyResource(run.resources, "kubernetes:apps/v1:Deployment").inputs as any).spec.replicas).toBe(expected.decoderReplicas);
-      expect((onlyResource(run.resources, "kubernetes:core/v1:Service").inputs as any).spec.clusterIP).toBe("None");
+      const decoderService = resourcesOfType(run.resources, "kubernetes:core/v1:Service").find((resource) => resource.name === `${stack}-decoder-service`);
+      expect((decoderService?.inputs as any).spec.clusterIP).toBe("None");
     });
 
     it("sizes Envoy for the stack's fleet, with a bootstrap Envoy's own API accepts", () => {
@@ -158,7 +164,7 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
 
     it("produces Kubernetes objects that all pass the Kubernetes schema", () => {
       const objects = run.resources.filter((resource) => hasKubernetesSchema(resource.type));
-      expect(objects.length).toBe(22);
+      expect(objects.length).toBe(24);
       // Values known only after apply (the registry Secret's content in a preview) are left out, as the API
       // server would only see them at `pulumi up`.
       objects.forEach((resource) => validateAgainstKubernetesSchema({ ...resource, inputs: withoutUnknowns(resource.inputs) as Record<string, unknown> }));
@@ -187,6 +193,21 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       expect(run.outputs.ingressPort).toBe(5683);
       expect(await valueOf(run.outputs.decoderServiceFqdn as pulumi.Output<string>)).toBe("decoder.iot-decoder.svc.cluster.local");
       expect(await valueOf(run.outputs.ingressNamespace as pulumi.Output<string>)).toBe("iot-ingress");
+      expect(await valueOf(run.outputs.gatewayMetricsService as pulumi.Output<string>)).toBe(`${stack}-gateway-metrics`);
+    });
+
+    it("exports the alert rules rendered with this stack's session budget, which promtool accepts", () => {
+      const rules = run.outputs.alertRules as string;
+      expect(rules).toContain(`envoy_udp_downstream_sess_active{envoy_udp_prefix="iot_udp"} > ${0.8 * expected.maxConnections}`);
+      const result = checkRules(rules);
+      expect(result.output).toContain("SUCCESS: 9 rules found");
+      expect(result.status).toBe(0);
+    });
+
+    it("points the gateway's metrics EndpointSlice at the tunnel address in Envoy's namespace", () => {
+      const slice = onlyResource(run.resources, "kubernetes:discovery.k8s.io/v1:EndpointSlice").inputs as any;
+      expect(slice.metadata).toMatchObject({ namespace: "iot-ingress", labels: { "kubernetes.io/service-name": `${stack}-gateway-metrics` } });
+      expect(slice.endpoints).toEqual([{ addresses: ["10.5.0.1"], conditions: { ready: true } }]);
     });
 
     it("never passes key material, tokens or kubeconfigs in a plain resource input", () => {
