@@ -3,6 +3,7 @@ import { join } from "path";
 import {
   DEFAULT_GATEWAY_PATHS,
   FILTER_TABLE,
+  GATEWAY_METRICS_FILE,
   NAT_TABLE,
   STEERING_TARGETS_JQ,
   gatewaySysctls,
@@ -104,6 +105,11 @@ export class LabGateway {
 
   get options(): ResolvedGatewayOptions {
     return resolveGatewayOptions(this.hostOptions());
+  }
+
+  /** The steering agent's textfile for the node exporter (what Prometheus would scrape from the gateway). */
+  get metricsFile(): string {
+    return join(this.paths.textfileDir, GATEWAY_METRICS_FILE);
   }
 
   get ingressAddress(): string {

@@ -16,7 +16,7 @@ import { LabCluster } from "./cluster-api";
 import { buildLab, LAB_CLUSTER_DIR } from "./lab";
 import { MAX_DEVICES } from "./plan";
 import { cleanAll, ProcessRegistry, takeRunLock } from "./processes";
-import { downlinkSourceRewrite, forwardPolicy, kiloRenumbering, replyToObservedAddress, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
+import { downlinkSourceRewrite, forwardPolicy, gatewayMetrics, kiloRenumbering, replyToObservedAddress, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
 import { run } from "./shell";
 
 interface Options {
@@ -49,6 +49,7 @@ function checkTools(): void {
     ["wireguard-go", ["--version"], "wireguard-go"],
     ["wg", ["--version"], "wireguard-tools"],
     ["wg-quick", ["-h"], "wireguard-tools"],
+    ["promtool", ["--version"], "prometheus"],
   ];
   for (const [cmd, args, pkg] of tools) {
     try {
@@ -110,6 +111,7 @@ async function main(): Promise<number> {
     record(await gatewayRestart(lab, Math.min(rate / 2, 2500)));
     record(await kiloRenumbering(lab, Math.min(rate / 2, 2500)));
     record(await forwardPolicy(lab, rate));
+    record(await gatewayMetrics(lab, Math.floor(started / 1000)));
 
     process.stdout.write(`\nBenchmark (${opts.devices} devices; each attempt sends one datagram per device, or more to last 4 s; ${os.cpus().length} CPUs):\n`);
     process.stdout.write(benchTable([kilo, plain]) + "\n");

@@ -1,11 +1,12 @@
+import { spawnSync } from "child_process";
 import { readFileSync } from "fs";
 import { join } from "path";
 import { withNode, withoutNode } from "./api-state";
 import { type Lab } from "./lab";
 import { roundTotals, settle, settleCount } from "./measure";
 import { STATE_DIR } from "./processes";
-import { sleep } from "./shell";
-import { DECODER_PORT, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, JOINING_NODE, NS, kiloIpsByName, type LabNode } from "./plan";
+import { ipBatch, sleep } from "./shell";
+import { DECODER_PORT, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, JOINING_NODE, NS, kiloIpsByName, type LabNode } from "./plan";
 import { newKeys, resyncNode, type KiloMember } from "./topology";
 import { exchange, tcpProbe, writeUdpHelper } from "../gateway/support/udp";
 
@@ -341,11 +342,23 @@ export async function forwardPolicy(lab: Lab, rate: number): Promise<ScenarioRes
   const device = "10.131.255.200";
   const pod = `${node.decoderPodIp}:8080`;
   const kubelet = `${node.kiloIp}:10250`;
-  const fromDevice = [
-    { what: `TCP ${device} -> pod ${pod}`, ...(await tcpProbe(helper, node.podNs, [pod], NS.fleet, `${device}:45001`, pod)) },
-    { what: `TCP ${device} -> Kilo IP ${kubelet}`, ...(await tcpProbe(helper, node.ns, [kubelet], NS.fleet, `${device}:45002`, kubelet)) },
-  ];
-  const udp = await exchange(helper, node.podNs, [`${node.decoderPodIp}:7100`], NS.fleet, [{ from: `${device}:45003`, to: `${node.decoderPodIp}:7100`, data: "straight-to-pod" }]);
+  // The concentrator routes only the ingress address into the uplink, so without these routes the probes would never
+  // reach the gateway and the test would pass on the concentrator's routing alone. With them the probes arrive at the
+  // gateway as from a concentrator that forwards anything (or an attacker behind it), and only its forward chain
+  // stands in the way.
+  const probeRoutes = [node.podCidr, `${node.kiloIp}/32`];
+  ipBatch(NS.concentrator, probeRoutes.map((cidr) => `route replace ${cidr} dev ${IF.concentratorWg}`));
+  let fromDevice: Array<{ what: string; connect: string; accepted: unknown[] }>;
+  let udp: unknown[];
+  try {
+    fromDevice = [
+      { what: `TCP ${device} -> pod ${pod}`, ...(await tcpProbe(helper, node.podNs, [pod], NS.fleet, `${device}:45001`, pod)) },
+      { what: `TCP ${device} -> Kilo IP ${kubelet}`, ...(await tcpProbe(helper, node.ns, [kubelet], NS.fleet, `${device}:45002`, kubelet)) },
+    ];
+    udp = await exchange(helper, node.podNs, [`${node.decoderPodIp}:7100`], NS.fleet, [{ from: `${device}:45003`, to: `${node.decoderPodIp}:7100`, data: "straight-to-pod" }]);
+  } finally {
+    ipBatch(NS.concentrator, probeRoutes.map((cidr) => `route del ${cidr} dev ${IF.concentratorWg}`));
+  }
   const control = [
     await tcpProbe(helper, node.podNs, [pod], NS.gateway, `${GATEWAY_TUNNEL_IP}:45004`, pod),
     await tcpProbe(helper, node.ns, [kubelet], NS.gateway, `${GATEWAY_TUNNEL_IP}:45005`, kubelet),
@@ -363,6 +376,70 @@ export async function forwardPolicy(lab: Lab, rate: number): Promise<ScenarioRes
       `UDP ${device} -> pod ${node.decoderPodIp}:7100: received ${udp.length}`,
       `control from the gateway's tunnel address ${GATEWAY_TUNNEL_IP}: pod ${control[0].connect}, Kilo IP ${control[1].connect}`,
       `ingress path: ${t.devices}/${N} devices delivered; downlinks: ${dl.got.devices}/${N} devices reached`,
+    ],
+  };
+}
+
+/** One sample of a Prometheus text exposition: its name, labels and value. */
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+function parseExposition(text: string): Sample[] {
+  return text
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (match === null) throw new Error(`not a sample line: ${line}`);
+      const labels = Object.fromEntries([...(match[2] ?? "").matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+      return { name: match[1], labels, value: Number(match[3]) };
+    });
+}
+
+/**
+ * j: after the other scenarios, the gateway's metrics textfile (what the node exporter serves) is valid Prometheus
+ * exposition (`promtool check metrics`) and tells what happened: the forward-policy probes of scenario i as drops of
+ * traffic from the uplink, the steering changes of scenarios c and h as a change since the lab started, the ingress
+ * datagrams as steered, the uplink's WireGuard handshake as recent.
+ */
+export async function gatewayMetrics(lab: Lab, labStartedSeconds: number): Promise<ScenarioResult> {
+  await lab.gateway.steer(lab.api); // a fresh file after the last scenario's traffic
+  const text = readFileSync(lab.gateway.metricsFile, "utf8");
+  const lint = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+  const samples = parseExposition(text);
+  const value = (name: string, labels: Record<string, string> = {}) =>
+    samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  const now = Math.floor(Date.now() / 1000);
+  const fromUplink = value("iot_gateway_forward_dropped_packets_total", { reason: "from_uplink" }) ?? 0;
+  const steered = value("iot_gateway_steered_datagrams_total") ?? 0;
+  const lastChange = value("iot_gateway_steering_last_change_timestamp_seconds") ?? 0;
+  const targets = value("iot_gateway_steering_targets");
+  const buckets = samples.filter((s) => s.name === "iot_gateway_steering_buckets");
+  const bucketSum = buckets.reduce((sum, s) => sum + s.value, 0);
+  const uplinkHandshake = value("iot_gateway_wireguard_latest_handshake_timestamp_seconds", { interface: lab.gateway.options.uplink.interfaceName }) ?? 0;
+  const checks = {
+    lint: lint.status === 0,
+    // Scenario i sent two TCP connection attempts (with their retries) and one UDP datagram from a device address.
+    drops: fromUplink >= 3,
+    // Scenario i alone sent one datagram per device through the steering DNAT.
+    steered: steered >= lab.devices,
+    changed: lastChange >= labStartedSeconds,
+    targets: targets === lab.ingressNodes.length && buckets.length === lab.ingressNodes.length && bucketSum === lab.gateway.options.steering.buckets,
+    handshake: uplinkHandshake > 0 && now - uplinkHandshake < 180,
+  };
+  return {
+    id: "j",
+    title: "gateway metrics: the textfile passes `promtool check metrics` and shows the scenarios: drops from the uplink, steered datagrams, steering changes, a recent uplink handshake",
+    passed: Object.values(checks).every(Boolean),
+    numbers: [
+      `promtool check metrics: exit ${lint.status}${lint.status === 0 ? "" : `: ${(lint.stdout + lint.stderr).trim()}`}; ${samples.length} samples`,
+      `forward drops from the uplink: ${fromUplink} (>= 3 from scenario i); steered datagrams: ${steered} (>= ${lab.devices})`,
+      `steering map last changed ${now - lastChange} s ago (lab started ${now - labStartedSeconds} s ago); targets ${targets}, buckets ${buckets.map((s) => `${s.labels.node}=${s.value}`).join(" ")} (sum ${bucketSum})`,
+      `uplink handshake ${uplinkHandshake === 0 ? "never" : `${now - uplinkHandshake} s ago`}`,
+      `failed checks: ${Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name).join(", ") || "none"}`,
     ],
   };
 }
