@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { labelProblem } from "../components/ingress-observability";
+import { METRICS_SCRAPE_MODES } from "../components/envoy-udp-ingress";
 import { GATEWAY_METRICS_SCRAPE_MODES, ROTATION_LABEL, ROTATION_LABEL_RULE } from "../components/wireguard-gateway";
 import { kubeconfigCluster } from "../infra/kubernetes";
 import { isIpv4Address, parseIpv4Cidr } from "../infra/network";
@@ -244,9 +245,6 @@ const gatewaySchema = z.strictObject({
   }
 });
 
-/** How Prometheus finds Envoy's stats (see EnvoyMetricsArgs in components/envoy-udp-ingress.ts). */
-export const METRICS_SCRAPE_MODES = ["annotations", "podMonitor"] as const;
-
 const ingressSchema = z.strictObject({
   namespace: dnsLabel.default("iot-ingress"),
   /** The address devices send to; the gateway owns it. Defaults to the gateway's uplink address. */
@@ -261,6 +259,7 @@ const ingressSchema = z.strictObject({
   metricsPort: port.default(9902),
   metrics: z
     .strictObject({
+      // How Prometheus finds Envoy's stats; the modes are the component's (EnvoyUdpIngress `metrics.scrape`).
       scrape: z.enum(METRICS_SCRAPE_MODES, { message: `expected one of ${METRICS_SCRAPE_MODES.join(", ")}` }).default("annotations"),
     })
     .default({ scrape: "annotations" }),
