@@ -85,7 +85,10 @@ export interface GatewayMetricsArgs {
 
 /**
  * The `endpointslice.kubernetes.io/managed-by` value of the gateway's EndpointSlice: not the EndpointSlice controller's
- * own (`endpointslice-controller.k8s.io`), so that no controller takes it over or deletes it.
+ * own (`endpointslice-controller.k8s.io`), so that no controller takes it over or deletes it: the controller makes no
+ * slices for a Service without a selector and only lists slices with its own manager label (k8s.io/kubernetes v1.37.2
+ * pkg/controller/endpointslice/endpointslice_controller.go, syncService). No v1 Endpoints object exists, so the
+ * mirroring controller has nothing to mirror either.
  */
 export const GATEWAY_ENDPOINTSLICE_MANAGER = "iot-udp-ingress.pulumi";
 /** Name of the metrics port on the gateway's Service and EndpointSlice, as the ServiceMonitor refers to it. */

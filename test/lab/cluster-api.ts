@@ -15,7 +15,11 @@ import { type ApiState, type KiloAnnotations } from "./api-state";
  */
 
 const CLUSTER_SCRIPT = join(__dirname, "..", "..", "tools", "kubernetes", "local-cluster.sh");
-/** Who owns the lab's EndpointSlices: not the EndpointSlice controller, which leaves slices of other managers alone. */
+/**
+ * Who owns the lab's EndpointSlices. The Service has no selector, so the EndpointSlice controller makes none for it, and
+ * it only ever lists slices labelled with its own manager name (k8s.io/kubernetes v1.37.2
+ * pkg/controller/endpointslice/endpointslice_controller.go, syncService).
+ */
 const SLICE_MANAGER = "lab.iot-udp-ingress";
 /** The gateway's identity objects of the WireguardGateway component. */
 const IDENTITY_KINDS = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Secret"];
