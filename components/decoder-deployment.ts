@@ -1,7 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { cidrContainsAddress, cidrsOverlap, parseIpv4Cidr } from "../infra/network/cidr";
+import { DECODER_DEFAULTS, isCidrPeer, resolveDecoderPlan, type DecoderEgressRule } from "../infra/decoder";
 import { DECODER_PORT_NAME } from "./decoder-service";
+import { resolvedArgs } from "./input-errors";
 import { appLabels, ingressNodeSelector, ingressToleration, type IngressPlacement } from "./kubernetes-placement";
 
 /** CPU and memory of a container, as Kubernetes quantities. */
@@ -12,41 +13,7 @@ export interface ContainerResources {
   limits: { cpu?: string; memory: string };
 }
 
-/** An IPv4 network the decoders may reach, e.g. a backend's private network. */
-export interface DecoderEgressCidr {
-  /** IPv4 CIDR without host bits. */
-  cidr: string;
-  /** Sub-ranges of `cidr` that stay closed. Default: none. */
-  except?: string[];
-}
-
-/**
- * Pods the decoders may reach, by labels (the NetworkPolicy peer semantics): `namespaceSelector` alone selects every
- * pod of the matching namespaces, `podSelector` alone the matching pods of the decoder namespace, both together the
- * matching pods of the matching namespaces. At least one of the two.
- */
-export interface DecoderEgressSelector {
-  /** matchLabels of the namespaces, e.g. `{ "kubernetes.io/metadata.name": "backend" }`. */
-  namespaceSelector?: Record<string, string>;
-  /** matchLabels of the pods. */
-  podSelector?: Record<string, string>;
-}
-
-export type DecoderEgressPeer = DecoderEgressCidr | DecoderEgressSelector;
-
-/** A destination port; `endPort` makes it the range port..endPort. */
-export interface DecoderEgressPort {
-  protocol: "TCP" | "UDP" | "SCTP";
-  port: number;
-  /** Last port of a range (>= port). Default: a single port. */
-  endPort?: number;
-}
-
-/** One egress allowance: any of `to` on any of `ports`. Both lists must be non-empty (no "all ports" rule). */
-export interface DecoderEgressRule {
-  to: DecoderEgressPeer[];
-  ports: DecoderEgressPort[];
-}
+export type { DecoderEgressCidr, DecoderEgressPeer, DecoderEgressPort, DecoderEgressRule, DecoderEgressSelector } from "../infra/decoder";
 
 export interface DecoderDeploymentArgs {
   /** Name of the decoder app (Deployment, PDB, NetworkPolicy). Default: `decoder`. */
@@ -59,8 +26,8 @@ export interface DecoderDeploymentArgs {
   image: pulumi.Input<string>;
   /** Replicas; at least the number of ingress nodes so that every ingress node has a local decoder. */
   replicas: pulumi.Input<number>;
-  /** UDP port the decoder listens on. */
-  port: pulumi.Input<number>;
+  /** UDP port the decoder listens on; the DecoderService's. Default: `5683`. */
+  port?: pulumi.Input<number>;
   /** Port of the decoder's HTTP health endpoints (`/healthz` for liveness, `/ready` for readiness). Default: `8080`. */
   healthPort?: pulumi.Input<number>;
   /** Environment variables. Default: none. */
@@ -100,10 +67,14 @@ export class DecoderDeployment extends pulumi.ComponentResource {
 
   constructor(name: string, args: DecoderDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("iot-udp-ingress:index:DecoderDeployment", name, {}, opts);
-    const appName = args.name ?? "decoder";
+    // Only device subnets known now can be checked against the egress rules (see DecoderPlanInput.deviceSubnets).
+    const knownDeviceSubnets = args.deviceSubnets.filter((subnet): subnet is string => typeof subnet === "string");
+    const plan = resolvedArgs("DecoderDeployment", () => resolveDecoderPlan({ egress: args.egress, deviceSubnets: knownDeviceSubnets }));
+    const appName = args.name ?? DECODER_DEFAULTS.name;
     const labels = { ...appLabels(appName, "decoder"), ...args.selectorLabels };
-    const healthPort = args.healthPort ?? 8080;
-    const resources = args.resources ?? { requests: { cpu: "250m", memory: "128Mi" }, limits: { memory: "256Mi" } };
+    const port = args.port ?? DECODER_DEFAULTS.port;
+    const healthPort = args.healthPort ?? DECODER_DEFAULTS.healthPort;
+    const resources = args.resources ?? DECODER_DEFAULTS.resources;
 
     const deployment = new k8s.apps.v1.Deployment(
       `${name}-deployment`,
@@ -153,7 +124,7 @@ export class DecoderDeployment extends pulumi.ComponentResource {
                   name: "decoder",
                   image: args.image,
                   ports: [
-                    { name: DECODER_PORT_NAME, containerPort: args.port, protocol: "UDP" },
+                    { name: DECODER_PORT_NAME, containerPort: port, protocol: "UDP" },
                     { name: "health", containerPort: healthPort, protocol: "TCP" },
                   ],
                   env: Object.entries(args.env ?? {}).map(([envName, value]) => ({ name: envName, value })),
@@ -186,15 +157,6 @@ export class DecoderDeployment extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const egress = args.egress ?? [];
-    const egressProblems = decoderEgressProblems(egress, args.deviceSubnets);
-    if (egressProblems.length > 0) {
-      throw new pulumi.InputPropertiesError({
-        message: `invalid DecoderDeployment args:\n${egressProblems.map((p) => `  - ${p.propertyPath}: ${p.reason}`).join("\n")}`,
-        errors: egressProblems,
-      });
-    }
-
     const deviceBlocks = args.deviceSubnets.map((cidr) => ({ ipBlock: { cidr } }));
     const downlinkPorts = args.downlinkPorts ?? [];
     new k8s.networking.v1.NetworkPolicy(
@@ -204,7 +166,7 @@ export class DecoderDeployment extends pulumi.ComponentResource {
         spec: {
           podSelector: { matchLabels: args.selectorLabels },
           policyTypes: ["Ingress", "Egress"],
-          ingress: [{ from: deviceBlocks, ports: [{ protocol: "UDP", port: args.port }] }],
+          ingress: [{ from: deviceBlocks, ports: [{ protocol: "UDP", port }] }],
           egress: [
             ...(downlinkPorts.length > 0
               ? [{ to: deviceBlocks, ports: downlinkPorts.map((port) => ({ protocol: "UDP", port })) }]
@@ -216,7 +178,7 @@ export class DecoderDeployment extends pulumi.ComponentResource {
                 { protocol: "TCP", port: 53 },
               ],
             },
-            ...egress.map(renderEgressRule),
+            ...plan.egress.map(renderEgressRule),
           ],
         },
       },
@@ -226,10 +188,6 @@ export class DecoderDeployment extends pulumi.ComponentResource {
     this.deploymentName = deployment.metadata.name;
     this.registerOutputs({ deploymentName: this.deploymentName });
   }
-}
-
-function isCidrPeer(peer: DecoderEgressPeer): peer is DecoderEgressCidr {
-  return "cidr" in peer;
 }
 
 /** One NetworkPolicy egress rule per configured rule, in order. */
@@ -245,80 +203,4 @@ function renderEgressRule(rule: DecoderEgressRule) {
     ),
     ports: rule.ports.map((port) => ({ protocol: port.protocol, port: port.port, ...(port.endPort !== undefined ? { endPort: port.endPort } : {}) })),
   };
-}
-
-function isPort(value: number): boolean {
-  return Number.isInteger(value) && value >= 1 && value <= 65535;
-}
-
-function cidrProblem(propertyPath: string, cidr: string): pulumi.InputPropertyErrorDetails | undefined {
-  try {
-    parseIpv4Cidr(cidr);
-    return undefined;
-  } catch (error) {
-    return { propertyPath, reason: (error as Error).message };
-  }
-}
-
-/** `inner` lies entirely inside `outer`. */
-function cidrContains(outer: string, inner: string): boolean {
-  const innerNetwork = parseIpv4Cidr(inner);
-  return cidrContainsAddress(outer, innerNetwork.address) && parseIpv4Cidr(outer).prefixLength <= innerNetwork.prefixLength;
-}
-
-/**
- * Why the egress rules are unsafe or would be rejected by the API server (empty lists mean "everything" in a
- * NetworkPolicy, which is never what a missing value should mean here). Device subnets only known at deploy time
- * (Outputs) cannot be checked for overlap.
- */
-export function decoderEgressProblems(
-  rules: readonly DecoderEgressRule[],
-  deviceSubnets: readonly pulumi.Input<string>[] = [],
-): pulumi.InputPropertyErrorDetails[] {
-  const devices = deviceSubnets.filter((subnet): subnet is string => typeof subnet === "string");
-  const problems: (pulumi.InputPropertyErrorDetails | undefined)[] = [];
-  const problem = (propertyPath: string, reason: string): void => {
-    problems.push({ propertyPath, reason });
-  };
-  rules.forEach((rule, r) => {
-    const at = `egress[${r}]`;
-    if (rule.to.length === 0) problem(`${at}.to`, "must name at least one destination (an empty list allows every destination)");
-    if (rule.ports.length === 0) problem(`${at}.ports`, "must name at least one port (an empty list allows every port)");
-    rule.to.forEach((peer, p) => {
-      const peerAt = `${at}.to[${p}]`;
-      if (!isCidrPeer(peer)) {
-        const selectors = [peer.namespaceSelector, peer.podSelector].filter((selector) => selector !== undefined);
-        if (selectors.length === 0 || selectors.some((selector) => Object.keys(selector).length === 0)) {
-          problem(peerAt, "needs a non-empty namespaceSelector or podSelector (an empty selector matches everything)");
-        }
-        return;
-      }
-      const invalid = cidrProblem(`${peerAt}.cidr`, peer.cidr);
-      const except = peer.except ?? [];
-      const exceptProblems = except.map((e, i) => cidrProblem(`${peerAt}.except[${i}]`, e));
-      problems.push(invalid, ...exceptProblems);
-      if (invalid !== undefined || exceptProblems.some((entry) => entry !== undefined)) return;
-      except.forEach((e, i) => {
-        if (!cidrContains(peer.cidr, e)) problem(`${peerAt}.except[${i}]`, `${e} is not inside ${peer.cidr}`);
-      });
-      for (const device of devices) {
-        if (cidrProblem("", device) !== undefined || !cidrsOverlap(peer.cidr, device)) continue;
-        if (!except.some((e) => cidrContains(e, device))) {
-          problem(
-            `${peerAt}.cidr`,
-            `${peer.cidr} overlaps the device subnet ${device}; traffic to devices is limited to downlinkPorts (add it to except)`,
-          );
-        }
-      }
-    });
-    rule.ports.forEach((port, i) => {
-      const portAt = `${at}.ports[${i}]`;
-      if (!["TCP", "UDP", "SCTP"].includes(port.protocol)) problem(`${portAt}.protocol`, `must be TCP, UDP or SCTP, got ${String(port.protocol)}`);
-      if (!isPort(port.port)) problem(`${portAt}.port`, `must be a port in 1-65535, got ${String(port.port)}`);
-      if (port.endPort !== undefined && (!isPort(port.endPort) || port.endPort < port.port)) {
-        problem(`${portAt}.endPort`, `must be a port in ${port.port}-65535, got ${String(port.endPort)}`);
-      }
-    });
-  });
-  return problems.filter((entry): entry is pulumi.InputPropertyErrorDetails => entry !== undefined);
 }

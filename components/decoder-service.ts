@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { DECODER_DEFAULTS } from "../infra/decoder";
 import { appLabels, selectorLabels } from "./kubernetes-placement";
 
 /** Name of the decoder Service's UDP port; Envoy's EDS sidecar looks the port up by this name. */
@@ -8,12 +9,12 @@ export const DECODER_PORT_NAME = "udp";
 export interface DecoderServiceArgs {
   /** Name of the Service and of the decoder app. Default: `decoder`. */
   name?: string;
-  /** Namespace of the decoders. */
+  /** Namespace of the decoders. Required. */
   namespace: string;
   /** Create the namespace too. Default: `false`. */
   createNamespace?: boolean;
-  /** UDP port the decoders listen on. */
-  port: pulumi.Input<number>;
+  /** UDP port the decoders listen on. Default: `5683`. */
+  port?: pulumi.Input<number>;
 }
 
 /**
@@ -34,7 +35,8 @@ export class DecoderService extends pulumi.ComponentResource {
 
   constructor(name: string, args: DecoderServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("iot-udp-ingress:index:DecoderService", name, {}, opts);
-    const appName = args.name ?? "decoder";
+    const appName = args.name ?? DECODER_DEFAULTS.name;
+    const port = args.port ?? DECODER_DEFAULTS.port;
     this.selectorLabels = selectorLabels(appName, "decoder");
 
     const namespace = args.createNamespace
@@ -53,7 +55,7 @@ export class DecoderService extends pulumi.ComponentResource {
           clusterIP: "None",
           selector: this.selectorLabels,
           publishNotReadyAddresses: false,
-          ports: [{ name: DECODER_PORT_NAME, protocol: "UDP", port: args.port, targetPort: DECODER_PORT_NAME }],
+          ports: [{ name: DECODER_PORT_NAME, protocol: "UDP", port, targetPort: DECODER_PORT_NAME }],
         },
       },
       { parent: this },
@@ -61,7 +63,7 @@ export class DecoderService extends pulumi.ComponentResource {
 
     this.serviceName = service.metadata.name;
     this.namespace = service.metadata.namespace;
-    this.port = pulumi.output(args.port);
+    this.port = pulumi.output(port);
     this.fqdn = pulumi.interpolate`${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local`;
     this.registerOutputs({ serviceName: this.serviceName, namespace: this.namespace, fqdn: this.fqdn, port: this.port });
   }

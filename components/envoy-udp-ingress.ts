@@ -3,76 +3,52 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import {
+  EDS_DIRECTORY,
+  EDS_FILE_PATH,
   EDS_SIDECAR_ENV,
   EDS_SIDECAR_MAIN,
-  edsFilePath,
   edsSidecarFilePaths,
   edsSidecarStartupProbeCommand,
-  ENVOY_BOOTSTRAP_DEFAULTS,
+  ENVOY_DECODER_CLUSTER,
+  ENVOY_DEFAULTS,
   PROMETHEUS_STATS_PATH,
   renderEnvoyBootstrap,
+  resolveEnvoyPlan,
   serializeEnvoyBootstrap,
-  sizeEnvoySessions,
+  type EnvoyMetricsInput,
+  type EnvoyPlanInput,
   type SessionSizing,
 } from "../infra/envoy";
 import type { ContainerResources } from "./decoder-deployment";
 import { DECODER_PORT_NAME } from "./decoder-service";
+import { resolvedArgs } from "./input-errors";
 import { appLabels, ingressNodeSelector, ingressToleration, selectorLabels, type IngressPlacement } from "./kubernetes-placement";
 
-export interface EnvoyUdpIngressArgs {
-  /** Namespace of the DaemonSet and its config. */
+export { METRICS_SCRAPE_MODES, type MetricsScrapeMode } from "../infra/envoy";
+
+/**
+ * The plan input (infra/envoy/plan.ts: ports, device subnets, session figures, timeouts, metrics; each documented
+ * there with its default) plus what places Envoy in the cluster.
+ */
+export interface EnvoyUdpIngressArgs extends EnvoyPlanInput {
+  /** Namespace of the DaemonSet and its config. Required. */
   namespace: string;
   /** Create the namespace too. Default: `false`. */
   createNamespace?: boolean;
-  /** Envoy image at an exact `envoyproxy/envoy:v1.40.x` tag. */
+  /** Envoy image at an exact `envoyproxy/envoy:v1.40.x` tag. Required. */
   envoyImage: string;
-  /** Node.js image, pinned, that runs the EDS sidecar. */
+  /** Node.js image, pinned, that runs the EDS sidecar. Required. */
   edsSidecarImage: string;
-  /** UDP port the devices send to; Envoy listens on it on every ingress node. */
-  listenerPort: number;
-  /**
-   * Device subnets (IPv4 CIDRs without host bits), required. Envoy listens on every address of the node (host
-   * network), so only datagrams from these sources are proxied; any other source is dropped and counted in
-   * `udp.iot_udp.downstream_sess_no_route` without opening a session.
-   */
-  deviceSubnets: readonly string[];
-  /** The ingress pool the DaemonSet runs on. */
+  /** The ingress pool the DaemonSet runs on. Required. */
   placement: IngressPlacement;
-  /** The headless decoder Service whose node-local endpoints are Envoy's upstreams. */
+  /** The headless decoder Service whose node-local endpoints are Envoy's upstreams. Required. */
   decoder: { namespace: pulumi.Input<string>; serviceName: pulumi.Input<string> };
-  /** Fleet figures that size the per-node session budget (`max_connections`) and file descriptors. */
-  sessions: { devices: number; reportIntervalSeconds: number; ingressNodes: number };
-  /** udp_proxy idle timeout in seconds. Default: `60`. */
-  idleTimeoutSeconds?: number;
-  /** Largest datagram in either direction, bytes. Default: `1500`. */
-  maxDatagramBytes?: number;
-  /** Envoy worker threads. Default: `2`. */
-  concurrency?: number;
-  /** Admin port, bound to 127.0.0.1 only. Default: `9901`. */
-  adminPort?: number;
-  /**
-   * TCP port of the stats listener on every node address (host network): it serves only `/stats/prometheus`, proxied
-   * to the loopback admin, and 404 for anything else. Must differ from `listenerPort` and `adminPort`. Default: `9902`.
-   */
-  metricsPort?: number;
-  /** How Prometheus finds the stats listener. Default: `{ scrape: "annotations" }`. */
-  metrics?: EnvoyMetricsArgs;
-  /** Envoy container resources. Default: 500m CPU / 256Mi requested, 1Gi memory limit. */
+  /** Envoy container resources. Default: 500m CPU / 256Mi requested, 1Gi memory limit (`ENVOY_DEFAULTS.resources`). */
   resources?: ContainerResources;
 }
 
-/** How Prometheus is told about a metrics endpoint. */
-export const METRICS_SCRAPE_MODES = ["annotations", "podMonitor"] as const;
-export type MetricsScrapeMode = (typeof METRICS_SCRAPE_MODES)[number];
-
-export interface EnvoyMetricsArgs {
-  /**
-   * `annotations` (default): `prometheus.io/scrape`, `/port`, `/path` on the pod template, for a Prometheus with the
-   * usual kubernetes-pods scrape job. `podMonitor`: a `monitoring.coreos.com/v1` PodMonitor next to the DaemonSet, for
-   * the Prometheus Operator (its CRDs must exist, or the deployment fails on that resource).
-   */
-  scrape?: MetricsScrapeMode;
-}
+/** How Prometheus finds the stats listener (EnvoyPlanInput `metrics`). */
+export type EnvoyMetricsArgs = EnvoyMetricsInput;
 
 /** Name of the container port of the stats listener, as the PodMonitor refers to it. */
 export const ENVOY_METRICS_PORT_NAME = "metrics";
@@ -115,24 +91,13 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
     super("iot-udp-ingress:index:EnvoyUdpIngress", name, {}, opts);
     const labels = appLabels(ENVOY_APP_NAME, "envoy");
     const selector = selectorLabels(ENVOY_APP_NAME, "envoy");
-    const idleTimeoutSeconds = args.idleTimeoutSeconds ?? ENVOY_BOOTSTRAP_DEFAULTS.idleTimeoutSeconds;
-    const adminPort = args.adminPort ?? ENVOY_BOOTSTRAP_DEFAULTS.adminPort;
-    const concurrency = args.concurrency ?? 2;
-    const metricsPort = args.metricsPort ?? ENVOY_BOOTSTRAP_DEFAULTS.metricsPort;
-    const scrape = args.metrics?.scrape ?? "annotations";
-    checkMetricsArgs(args, adminPort, metricsPort, scrape);
+    // Every default and check of the plan, once; bad args fail here with their property paths, before any resource.
+    const plan = resolvedArgs("EnvoyUdpIngress", () => resolveEnvoyPlan(args));
+    const { adminPort, metricsPort } = plan;
+    const scrape = plan.metrics.scrape;
 
-    this.sizing = sizeEnvoySessions({ ...args.sessions, idleTimeoutSeconds });
-    const bootstrapOptions = {
-      listenerPort: args.listenerPort,
-      sourceCidrs: args.deviceSubnets,
-      maxConnections: this.sizing.maxConnections,
-      adminPort,
-      metricsPort,
-      idleTimeoutSeconds,
-      maxRxDatagramSize: args.maxDatagramBytes ?? ENVOY_BOOTSTRAP_DEFAULTS.maxRxDatagramSize,
-    };
-    this.bootstrap = serializeEnvoyBootstrap(renderEnvoyBootstrap(bootstrapOptions));
+    this.sizing = plan.sizing;
+    this.bootstrap = serializeEnvoyBootstrap(renderEnvoyBootstrap(plan));
     const sidecarFiles = readSidecarFiles();
     this.configHash = hashOf([this.bootstrap, ...Object.values(sidecarFiles)]);
     this.podSelector = ENVOY_POD_SELECTOR;
@@ -187,8 +152,6 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const edsDirectory = ENVOY_BOOTSTRAP_DEFAULTS.edsDirectory;
-    const edsPath = edsFilePath({});
     const daemonSet = new k8s.apps.v1.DaemonSet(
       `${name}-daemonset`,
       {
@@ -224,11 +187,11 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
                     { name: EDS_SIDECAR_ENV.nodeName, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
                     { name: EDS_SIDECAR_ENV.namespace, value: args.decoder.namespace },
                     { name: EDS_SIDECAR_ENV.serviceName, value: args.decoder.serviceName },
-                    { name: EDS_SIDECAR_ENV.clusterName, value: ENVOY_BOOTSTRAP_DEFAULTS.clusterName },
+                    { name: EDS_SIDECAR_ENV.clusterName, value: ENVOY_DECODER_CLUSTER },
                     { name: EDS_SIDECAR_ENV.portName, value: DECODER_PORT_NAME },
-                    { name: EDS_SIDECAR_ENV.edsPath, value: edsPath },
+                    { name: EDS_SIDECAR_ENV.edsPath, value: EDS_FILE_PATH },
                   ],
-                  startupProbe: { exec: { command: edsSidecarStartupProbeCommand(edsPath) }, periodSeconds: 2, failureThreshold: 150 },
+                  startupProbe: { exec: { command: edsSidecarStartupProbeCommand(EDS_FILE_PATH) }, periodSeconds: 2, failureThreshold: 150 },
                   resources: { requests: { cpu: "20m", memory: "48Mi" }, limits: { memory: "128Mi" } },
                   securityContext: {
                     runAsNonRoot: true,
@@ -240,7 +203,7 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
                   },
                   volumeMounts: [
                     { name: "eds-sidecar", mountPath: SIDECAR_DIR, readOnly: true },
-                    { name: "eds", mountPath: edsDirectory },
+                    { name: "eds", mountPath: EDS_DIRECTORY },
                   ],
                 },
               ],
@@ -260,14 +223,14 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
                   command: ["/bin/sh", "-c"],
                   args: [
                     `ulimit -n ${this.sizing.fileDescriptorLimit} && exec /docker-entrypoint.sh envoy ` +
-                      `-c ${BOOTSTRAP_DIR}/${BOOTSTRAP_FILE} --concurrency ${concurrency} --disable-hot-restart --log-level info`,
+                      `-c ${BOOTSTRAP_DIR}/${BOOTSTRAP_FILE} --concurrency ${plan.concurrency} --disable-hot-restart --log-level info`,
                   ],
                   // The image's entrypoint drops to uid 101 unless ENVOY_UID=0; IP_TRANSPARENT needs CAP_NET_ADMIN.
                   env: [{ name: "ENVOY_UID", value: "0" }],
                   // With hostNetwork these are the node's ports; Envoy has no NetworkPolicy because policies do not apply
                   // to host-network pods. The stats port serves nothing but /stats/prometheus (see statsListener).
                   ports: [
-                    { name: "udp", containerPort: args.listenerPort, protocol: "UDP" },
+                    { name: "udp", containerPort: plan.listenerPort, protocol: "UDP" },
                     { name: ENVOY_METRICS_PORT_NAME, containerPort: metricsPort, protocol: "TCP" },
                   ],
                   readinessProbe: {
@@ -280,7 +243,7 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
                     periodSeconds: 10,
                     failureThreshold: 3,
                   },
-                  resources: args.resources ?? { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+                  resources: args.resources ?? ENVOY_DEFAULTS.resources,
                   securityContext: {
                     runAsUser: 0,
                     allowPrivilegeEscalation: false,
@@ -290,7 +253,7 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
                   },
                   volumeMounts: [
                     { name: "bootstrap", mountPath: BOOTSTRAP_DIR, readOnly: true },
-                    { name: "eds", mountPath: edsDirectory, readOnly: true },
+                    { name: "eds", mountPath: EDS_DIRECTORY, readOnly: true },
                     { name: "tmp", mountPath: "/tmp" },
                   ],
                 },
@@ -326,7 +289,7 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
 
     this.namespace = daemonSet.metadata.namespace;
     this.metricsPort = metricsPort;
-    this.listenerPort = pulumi.output(args.listenerPort);
+    this.listenerPort = pulumi.output(plan.listenerPort);
     this.registerOutputs({ namespace: this.namespace, listenerPort: this.listenerPort, podSelector: this.podSelector });
   }
 }
@@ -334,22 +297,6 @@ export class EnvoyUdpIngress extends pulumi.ComponentResource {
 /** The annotations the common kubernetes-pods / kubernetes-service-endpoints scrape jobs read. */
 export function prometheusScrapeAnnotations(port: number, path: string): Record<string, string> {
   return { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": path };
-}
-
-/** Bad metrics arguments as InputPropertyErrors, before the bootstrap renders (whose errors carry no property path). */
-function checkMetricsArgs(args: EnvoyUdpIngressArgs, adminPort: number, metricsPort: number, scrape: string): void {
-  const errors: pulumi.InputPropertyErrorDetails[] = [];
-  if (!Number.isInteger(metricsPort) || metricsPort < 1 || metricsPort > 65535) {
-    errors.push({ propertyPath: "metricsPort", reason: `must be an integer port in [1, 65535], got ${String(metricsPort)}` });
-  } else if (metricsPort === args.listenerPort) {
-    errors.push({ propertyPath: "metricsPort", reason: `must differ from listenerPort (${args.listenerPort}): the device port carries only device datagrams` });
-  } else if (metricsPort === adminPort) {
-    errors.push({ propertyPath: "metricsPort", reason: `must differ from adminPort (${adminPort}): the admin stays on loopback` });
-  }
-  if (!(METRICS_SCRAPE_MODES as readonly string[]).includes(scrape)) {
-    errors.push({ propertyPath: "metrics.scrape", reason: `must be one of ${METRICS_SCRAPE_MODES.join(", ")}, got ${JSON.stringify(scrape)}` });
-  }
-  if (errors.length > 0) throw new pulumi.InputPropertiesError({ message: "EnvoyUdpIngress: invalid metrics arguments", errors });
 }
 
 function readSidecarFiles(): Record<string, string> {

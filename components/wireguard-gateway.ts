@@ -7,51 +7,35 @@ import {
   concentratorGatewayPeers,
   NODE_EXPORTER_METRICS_PATH,
   renderGatewayCloudInit,
-  resolveGatewayOptions,
+  resolveGatewayPlan,
   type ConcentratorGatewayPeer,
-  type ConcentratorOptions,
-  type GatewayHostOptions,
+  type ConcentratorInput,
+  type GatewayClusterRanges,
+  type GatewayPlan,
+  type GatewayPlanInput,
+  type PinnedDownload,
 } from "../infra/gateway";
 import { renderTokenKubeconfig } from "../infra/kubernetes";
 import { isIpv4Address } from "../infra/network";
-import { generateKeyPair, keyPairFromRandomBase64 } from "../infra/wireguard";
+import { PlanError, type Problem } from "../infra/problems";
+import { keyPairFromRandomBase64 } from "../infra/wireguard";
 import { prometheusScrapeAnnotations } from "./envoy-udp-ingress";
-import { appLabels, selectorLabels, type NodeLabel } from "./kubernetes-placement";
+import { inputPropertiesError } from "./input-errors";
+import { appLabels, selectorLabels } from "./kubernetes-placement";
 
-/** A binary the gateway downloads at boot and checks against a pinned sha256 sum. */
-export interface PinnedDownloadArgs {
-  /** Exact version. */
-  version: string;
-  /** sha256 of the linux/amd64 binary at that version. */
-  sha256: string;
-}
+/** A binary the gateway downloads at boot and checks against a pinned sha256 sum (see `PinnedDownload`). */
+export type PinnedDownloadArgs = PinnedDownload;
+/** A VPN concentrator on the device side of the gateway (see `ConcentratorInput`). */
+export type ConcentratorArgs = ConcentratorInput;
+/** Where the gateway finds the Envoy pods and decoder endpoints it steers devices to, and how often it looks. */
+export type SteeringArgs = GatewayPlanInput["steering"];
 
-/** A VPN concentrator on the device side of the gateway. */
-export interface ConcentratorArgs {
-  /** Short name. */
-  name: string;
-  /** Its WireGuard public key (base64). */
-  publicKey: string;
-  /** `host:port` the gateway dials; omit when only the concentrator initiates. */
-  endpoint?: string;
-  /** Public addresses its WireGuard packets come from; the uplink port is open to these only. */
-  sourceCidrs: string[];
-  /** Device subnets behind it. Default: all device subnets (only with a single concentrator). */
-  deviceSubnets?: string[];
-}
-
-/** Where the gateway finds the Envoy pods and decoder endpoints it steers devices to. */
-export interface SteeringArgs {
-  /** The ingress pool's node label. */
-  ingressNodeLabel: NodeLabel;
-  /** Namespace of the Envoy DaemonSet. */
-  envoyNamespace: string;
-  /** Label selector of the Envoy pods, e.g. `app.kubernetes.io/name=envoy-udp-ingress`. */
-  envoyPodSelector: string;
-  /** Namespace of the headless decoder Service. */
-  decoderNamespace: string;
-  /** Name of the headless decoder Service. */
-  decoderServiceName: string;
+/** The cluster the gateway joins: its ranges (checked against the device subnets) and its API, for the gateway's kubeconfig. */
+export interface GatewayClusterArgs extends GatewayClusterRanges {
+  /** The cluster's API URL. */
+  apiServerUrl: pulumi.Input<string>;
+  /** The cluster's CA certificate (base64 PEM). */
+  caCertificate: pulumi.Input<string>;
 }
 
 /** See `WireguardGatewayArgs.rotation`. */
@@ -97,7 +81,11 @@ export const GATEWAY_METRICS_PORT_NAME = "metrics";
 /** The gateway VM's settings when none are given. */
 export const GATEWAY_VM_DEFAULTS = { zone: "fr-par-1", instanceType: "PRO2-XXS", image: "debian_bookworm" } as const;
 
-export interface WireguardGatewayArgs {
+/**
+ * The gateway's plan (`GatewayPlanInput` in infra/gateway/plan.ts: addresses, ports, uplink, steering, tools, with
+ * their defaults in `GATEWAY_DEFAULTS`) and the resources that carry it. The Kilo Peer is named after the component.
+ */
+export interface WireguardGatewayArgs extends Omit<GatewayPlanInput, "peerName" | "cluster"> {
   /** Scaleway zone of the VM and its flexible IP. Default: `fr-par-1`. VM only. */
   zone?: string;
   /** Instance type. Default: `PRO2-XXS`. VM only. */
@@ -110,33 +98,6 @@ export interface WireguardGatewayArgs {
    * group would (see `gatewayInboundRules`). Default: none, the stack creates the VM.
    */
   externalHost?: ExternalGatewayHostArgs;
-  /** The gateway's address in the Kilo mesh (the Peer's /32), outside Kilo's 10.4.0.0/16. */
-  tunnelAddress: string;
-  /** WireGuard port of the Kilo mesh. Default: `51820`. */
-  kiloListenPort?: number;
-  /** Keepalive the nodes should use toward the gateway, in seconds. Default: `25`. */
-  persistentKeepaliveSeconds?: number;
-  /** Device subnets; they become part of the Peer's allowedIPs so every node routes them back to the gateway. */
-  deviceSubnets: string[];
-  /** The cluster's pod CIDR (decoder replies come from pod IPs). */
-  podCidr: string;
-  /** Networks allowed to SSH to the gateway. Default: none, SSH closed. */
-  adminCidrs?: string[];
-  /** The device uplink toward the VPN concentrators. */
-  uplink: {
-    /** The gateway's address on the uplink. */
-    address: string;
-    /** WireGuard listen port of the uplink. Default: `51821`. */
-    listenPort?: number;
-    /** At least one concentrator. */
-    concentrators: ConcentratorArgs[];
-  };
-  /** Where devices send: the address (owned by the gateway) and UDP port. */
-  ingress: { address: string; port: number };
-  /** Rewrite the source of cluster -> device packets to the ingress address and port. Default: `false`. */
-  downlinkSourceRewrite?: boolean;
-  /** Device UDP ports decoders send downlinks to; the gateway forwards no other pod -> device traffic. Default: none. */
-  downlinkPorts?: number[];
   /**
    * Generation labels of the gateway's long-lived secrets. Changing one and running `pulumi up` replaces that secret:
    * `kiloKey` the Kilo WireGuard key (the Peer's publicKey follows), `uplinkKey` the uplink key (the concentrators must
@@ -145,14 +106,8 @@ export interface WireguardGatewayArgs {
    * date); lowercase letters, digits and dashes, at most 20 characters. Default: none.
    */
   rotation?: GatewayRotationArgs;
-  /** Fleet size and report interval; they size connection tracking. */
-  devices: { expectedCount: number; reportIntervalSeconds: number };
-  /** What the steering agent watches. */
-  steering: SteeringArgs;
-  /** Pinned kgctl and kubectl downloads. */
-  tools: { kgctl: PinnedDownloadArgs; kubectl: PinnedDownloadArgs };
-  /** The cluster's API URL and CA (base64 PEM), for the gateway's own kubeconfig. */
-  cluster: { apiServerUrl: pulumi.Input<string>; caCertificate: pulumi.Input<string> };
+  /** The cluster's ranges and API. */
+  cluster: GatewayClusterArgs;
   /** Namespace of the gateway's ServiceAccount and its token, and of its metrics Service. */
   identityNamespace: string;
   /** How Prometheus finds the gateway's node exporter (a Service and EndpointSlice at the tunnel address). Default: `{ scrape: "annotations" }`. */
@@ -162,8 +117,6 @@ export interface WireguardGatewayArgs {
   /** Tags on the Scaleway resources. Default: none. */
   tags?: string[];
 }
-
-const DEFAULTS = { kiloListenPort: 51820, uplinkPort: 51821, keepalive: 25 };
 
 /** The ServiceAccount token Secret type; Kubernetes fills `data.token` for it. */
 const SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token";
@@ -181,6 +134,8 @@ export class WireguardGateway extends pulumi.ComponentResource {
   public readonly uplinkPublicKey: pulumi.Output<string>;
   /** The gateway's tunnel address in the Kilo mesh. */
   public readonly tunnelAddress: pulumi.Output<string>;
+  /** The address devices send to (`ingress.address`, default the uplink address). */
+  public readonly ingressAddress: string;
   /** Name of the Kilo Peer. */
   public readonly peerName: pulumi.Output<string>;
   /** Kubeconfig of the gateway's ServiceAccount (secret). */
@@ -203,19 +158,12 @@ export class WireguardGateway extends pulumi.ComponentResource {
 
   constructor(name: string, args: WireguardGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("iot-udp-ingress:index:WireguardGateway", name, {}, opts);
-    const kiloListenPort = args.kiloListenPort ?? DEFAULTS.kiloListenPort;
-    const uplinkPort = args.uplink.listenPort ?? DEFAULTS.uplinkPort;
-    const keepalive = args.persistentKeepaliveSeconds ?? DEFAULTS.keepalive;
-    const peerName = name;
-    const resolved = checkGatewayArgs(args, { peerName, kiloListenPort, uplinkPort });
-    const rotation = checkRotation(args.rotation ?? {});
-    checkHost(args);
-    const scrape = checkMetricsScrape(args.metrics?.scrape ?? "annotations");
+    const { plan, rotation, scrape } = checkedArgs(name, args);
 
     const kiloKeys = this.keyPair(`${name}-kilo-key`, rotation.kiloKey);
     const uplinkKeys = this.keyPair(`${name}-uplink-key`, rotation.uplinkKey);
 
-    const identity = this.kubernetesIdentity(name, args, rotation.token);
+    const identity = this.kubernetesIdentity(name, args, plan, rotation.token);
     const kubeconfig = pulumi.secret(
       pulumi
         .all([args.cluster.apiServerUrl, args.cluster.caCertificate, identity.token])
@@ -228,46 +176,45 @@ export class WireguardGateway extends pulumi.ComponentResource {
       pulumi
         .all([kiloKeys.privateKey, uplinkKeys.privateKey, kubeconfig])
         .apply(([kiloPrivateKey, uplinkPrivateKey, gatewayKubeconfig]) =>
-          renderGatewayCloudInit(
-            gatewayHostOptions(args, { peerName, kiloPrivateKey, uplinkPrivateKey, kubeconfig: gatewayKubeconfig, kiloListenPort, uplinkPort }),
-          ),
+          renderGatewayCloudInit(plan, { kiloPrivateKey, uplinkPrivateKey, kubeconfig: gatewayKubeconfig }),
         ),
     );
 
     const publicIp = args.externalHost
       ? pulumi.output(args.externalHost.publicIp)
-      : this.virtualMachine(name, args, { kiloListenPort, uplinkPort, cloudInit });
+      : this.virtualMachine(name, args, plan, cloudInit);
 
     const peer = new k8s.apiextensions.CustomResource(
       `${name}-peer`,
       {
         apiVersion: "kilo.squat.ai/v1alpha1",
         kind: "Peer",
-        metadata: { name: peerName, labels: appLabels("wireguard-gateway", "gateway") },
+        metadata: { name: plan.peerName, labels: appLabels("wireguard-gateway", "gateway") },
         spec: {
-          allowedIPs: [`${args.tunnelAddress}/32`, ...args.deviceSubnets],
+          allowedIPs: [`${plan.tunnelAddress}/32`, ...plan.deviceSubnets],
           publicKey: kiloKeys.publicKey,
-          persistentKeepalive: keepalive,
-          endpoint: { dnsOrIP: { ip: publicIp }, port: kiloListenPort },
+          persistentKeepalive: plan.kilo.persistentKeepaliveSeconds,
+          endpoint: { dnsOrIP: { ip: publicIp }, port: plan.kilo.listenPort },
         },
       },
       { parent: this },
     );
 
-    const metricsService = this.metricsEndpoint(name, args, resolved.metrics.nodeExporterPort, scrape);
+    const metricsService = this.metricsEndpoint(name, args, plan, scrape);
 
     this.publicIp = publicIp;
     this.metricsServiceName = metricsService;
-    this.metricsPort = resolved.metrics.nodeExporterPort;
-    this.steeringIntervalSeconds = resolved.steering.intervalSeconds;
-    this.uplinkInterface = resolved.uplink.interfaceName;
+    this.metricsPort = plan.metrics.nodeExporterPort;
+    this.steeringIntervalSeconds = plan.steering.intervalSeconds;
+    this.uplinkInterface = plan.uplink.interfaceName;
     this.kiloPublicKey = kiloKeys.publicKey;
     this.uplinkPublicKey = uplinkKeys.publicKey;
-    this.tunnelAddress = pulumi.output(args.tunnelAddress);
+    this.tunnelAddress = pulumi.output(plan.tunnelAddress);
+    this.ingressAddress = plan.ingress.address;
     this.peerName = peer.metadata.name;
     this.kubeconfig = kubeconfig;
     this.cloudInit = cloudInit;
-    this.concentratorPeers = pulumi.output(concentratorGatewayPeers(resolved));
+    this.concentratorPeers = pulumi.output(concentratorGatewayPeers(plan));
     this.registerOutputs({
       publicIp: this.publicIp,
       kiloPublicKey: this.kiloPublicKey,
@@ -287,7 +234,8 @@ export class WireguardGateway extends pulumi.ComponentResource {
    * directly, and a virtual IP would only add a kube-proxy DNAT to an address outside the pod network. Returns the
    * Service's name.
    */
-  private metricsEndpoint(name: string, args: WireguardGatewayArgs, port: number, scrape: GatewayMetricsScrapeMode): pulumi.Output<string> {
+  private metricsEndpoint(name: string, args: WireguardGatewayArgs, plan: GatewayPlan, scrape: GatewayMetricsScrapeMode): pulumi.Output<string> {
+    const port = plan.metrics.nodeExporterPort;
     const labels = appLabels("wireguard-gateway", "metrics");
     const serviceName = `${name}-metrics`;
     const servicePort = { name: GATEWAY_METRICS_PORT_NAME, port, protocol: "TCP" };
@@ -315,7 +263,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
         addressType: "IPv4",
         // Always ready: nothing probes the gateway from here; a gateway that is down fails its scrape (`up == 0`)
         // and IotGatewayMetricsAbsent fires, which says more than a missing endpoint would.
-        endpoints: [{ addresses: [args.tunnelAddress], conditions: { ready: true } }],
+        endpoints: [{ addresses: [plan.tunnelAddress], conditions: { ready: true } }],
         ports: [servicePort],
       },
       { parent: this, dependsOn: [service] },
@@ -339,11 +287,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
   }
 
   /** The Scaleway VM, its flexible IP and security group; returns the IP's address. */
-  private virtualMachine(
-    name: string,
-    args: WireguardGatewayArgs,
-    host: { kiloListenPort: number; uplinkPort: number; cloudInit: pulumi.Output<string> },
-  ): pulumi.Output<string> {
+  private virtualMachine(name: string, args: WireguardGatewayArgs, plan: GatewayPlan, cloudInit: pulumi.Output<string>): pulumi.Output<string> {
     const zone = args.zone ?? GATEWAY_VM_DEFAULTS.zone;
     const ip = new scaleway.instance.Ip(
       `${name}-ip`,
@@ -359,7 +303,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
         inboundDefaultPolicy: "drop",
         outboundDefaultPolicy: "accept",
         stateful: true,
-        inboundRules: gatewayInboundRules(args, host.kiloListenPort, host.uplinkPort),
+        inboundRules: gatewayInboundRules(plan),
         tags: args.tags,
       },
       { parent: this },
@@ -373,10 +317,10 @@ export class WireguardGateway extends pulumi.ComponentResource {
         image: args.image ?? GATEWAY_VM_DEFAULTS.image,
         ipId: ip.id,
         securityGroupId: securityGroup.id,
-        userData: { "cloud-init": host.cloudInit },
+        userData: { "cloud-init": cloudInit },
         tags: args.tags,
       },
-      { parent: this, ...gatewayServerOptions(host.cloudInit) },
+      { parent: this, ...gatewayServerOptions(cloudInit) },
     );
 
     return ip.address;
@@ -400,7 +344,12 @@ export class WireguardGateway extends pulumi.ComponentResource {
   }
 
   /** ServiceAccount, least-privilege RBAC and a long-lived token for kgctl and the steering agent. */
-  private kubernetesIdentity(name: string, args: WireguardGatewayArgs, generation: string | undefined): { token: pulumi.Output<string> } {
+  private kubernetesIdentity(
+    name: string,
+    args: WireguardGatewayArgs,
+    plan: GatewayPlan,
+    generation: string | undefined,
+  ): { token: pulumi.Output<string> } {
     const labels = appLabels("wireguard-gateway", "gateway");
     const accountName = `${name}-gateway`;
     const serviceAccount = new k8s.core.v1.ServiceAccount(
@@ -423,7 +372,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    for (const [role, namespace, rules] of gatewayNamespacedRules(args.steering)) {
+    for (const [role, namespace, rules] of gatewayNamespacedRules(plan.steering)) {
       const namespacedRole = new k8s.rbac.v1.Role(
         `${name}-role-${role}`,
         { metadata: { name: accountName, namespace, labels }, rules },
@@ -461,13 +410,13 @@ export class WireguardGateway extends pulumi.ComponentResource {
 }
 
 /** Inbound rules of the gateway: everything else is dropped by the default policy. */
-export function gatewayInboundRules(args: WireguardGatewayArgs, kiloListenPort: number, uplinkPort: number) {
+export function gatewayInboundRules(plan: GatewayPlan) {
   // Kosmos nodes reach the gateway from their own public addresses, which change with the nodes.
-  const kiloMesh = [{ action: "accept", protocol: "UDP", port: kiloListenPort, ipRange: "0.0.0.0/0" }];
-  const uplink = args.uplink.concentrators.flatMap((concentrator) =>
-    concentrator.sourceCidrs.map((ipRange) => ({ action: "accept", protocol: "UDP", port: uplinkPort, ipRange })),
+  const kiloMesh = [{ action: "accept", protocol: "UDP", port: plan.kilo.listenPort, ipRange: "0.0.0.0/0" }];
+  const uplink = plan.uplink.concentrators.flatMap((concentrator) =>
+    concentrator.sourceCidrs.map((ipRange) => ({ action: "accept", protocol: "UDP", port: plan.uplink.listenPort, ipRange })),
   );
-  const ssh = (args.adminCidrs ?? []).map((ipRange) => ({ action: "accept", protocol: "TCP", port: 22, ipRange }));
+  const ssh = plan.adminCidrs.map((ipRange) => ({ action: "accept", protocol: "TCP", port: 22, ipRange }));
   return [...kiloMesh, ...uplink, ...ssh];
 }
 
@@ -492,7 +441,7 @@ interface PolicyRule {
 }
 
 /** Pods (Envoy readiness) in the ingress namespace, EndpointSlices (decoder readiness) in the decoder namespace. */
-export function gatewayNamespacedRules(steering: SteeringArgs): Array<[role: string, namespace: string, rules: PolicyRule[]]> {
+export function gatewayNamespacedRules(steering: GatewayPlan["steering"]): Array<[role: string, namespace: string, rules: PolicyRule[]]> {
   const read = ["list", "watch"];
   const pods = { apiGroups: [""], resources: ["pods"], verbs: read };
   const slices = { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: read };
@@ -506,55 +455,55 @@ export function gatewayNamespacedRules(steering: SteeringArgs): Array<[role: str
 }
 
 /**
- * Checks the arguments the way the cloud-init renderer will, before any resource exists: the renderer itself only
- * runs once the keys and the token are known, where an error would surface late and without context.
+ * Resolves the plan and checks the resource args before any resource exists, and reports every problem of both in
+ * one InputPropertiesError at the args' property paths.
  */
-function checkGatewayArgs(args: WireguardGatewayArgs, ports: { peerName: string; kiloListenPort: number; uplinkPort: number }) {
-  const throwaway = generateKeyPair().privateKey;
-  return resolveGatewayOptions(
-    gatewayHostOptions(args, { ...ports, kiloPrivateKey: throwaway, uplinkPrivateKey: throwaway, kubeconfig: "apiVersion: v1\n" }),
-  );
+function checkedArgs(
+  name: string,
+  args: WireguardGatewayArgs,
+): { plan: GatewayPlan; rotation: GatewayRotationArgs; scrape: GatewayMetricsScrapeMode } {
+  const problems: Problem[] = [...gatewayHostProblems(args), ...rotationProblems(args.rotation ?? {})];
+  const scrape = args.metrics?.scrape ?? "annotations";
+  if (!(GATEWAY_METRICS_SCRAPE_MODES as readonly string[]).includes(scrape)) {
+    problems.push({ path: "metrics.scrape", message: `must be one of ${GATEWAY_METRICS_SCRAPE_MODES.join(", ")}, got ${JSON.stringify(scrape)}` });
+  }
+  let plan: GatewayPlan | undefined;
+  try {
+    plan = resolveGatewayPlan({ ...args, peerName: name, cluster: { podCidr: args.cluster.podCidr, serviceCidr: args.cluster.serviceCidr } });
+  } catch (error) {
+    if (!(error instanceof PlanError)) throw error;
+    // The Peer's name is the component's: a bad one is the component name's problem, not an arg's.
+    problems.unshift(...error.problems.map((problem) => (problem.path === "peerName" ? { ...problem, path: "name" } : problem)));
+  }
+  if (plan === undefined || problems.length > 0) throw inputPropertiesError("WireguardGateway", problems);
+  return { plan, rotation: args.rotation ?? {}, scrape: scrape as GatewayMetricsScrapeMode };
 }
 
 /** With `externalHost` the VM's settings have nothing to apply to; a value there would be a mistake that goes unseen. */
-function checkHost(args: WireguardGatewayArgs): void {
-  if (args.externalHost === undefined) return;
+export function gatewayHostProblems(
+  args: Pick<WireguardGatewayArgs, "externalHost" | "zone" | "instanceType" | "image" | "protectPublicIp">,
+): Problem[] {
+  if (args.externalHost === undefined) return [];
+  const problems: Problem[] = [];
   if (!isIpv4Address(args.externalHost.publicIp)) {
-    throw new pulumi.InputPropertyError({
-      propertyPath: "externalHost.publicIp",
-      reason: `${JSON.stringify(args.externalHost.publicIp)} is not an IPv4 address`,
-    });
+    problems.push({ path: "externalHost.publicIp", message: `${JSON.stringify(args.externalHost.publicIp)} is not an IPv4 address` });
   }
   const vmOnly = { zone: args.zone, instanceType: args.instanceType, image: args.image, protectPublicIp: args.protectPublicIp };
-  const errors = Object.entries(vmOnly)
-    .filter(([, value]) => value !== undefined)
-    .map(([key]) => ({ propertyPath: key, reason: "only applies to the VM the component creates, not with externalHost" }));
-  if (errors.length > 0) throw new pulumi.InputPropertiesError({ message: "WireguardGateway: VM settings given with externalHost", errors });
-}
-
-/** The scrape mode, or an InputPropertyError at `metrics.scrape`. */
-export function checkMetricsScrape(scrape: string): GatewayMetricsScrapeMode {
-  if (!(GATEWAY_METRICS_SCRAPE_MODES as readonly string[]).includes(scrape)) {
-    throw new pulumi.InputPropertyError({
-      propertyPath: "metrics.scrape",
-      reason: `must be one of ${GATEWAY_METRICS_SCRAPE_MODES.join(", ")}, got ${JSON.stringify(scrape)}`,
-    });
+  for (const [key, value] of Object.entries(vmOnly)) {
+    if (value !== undefined) problems.push({ path: key, message: "does not apply with externalHost: no VM is created" });
   }
-  return scrape as GatewayMetricsScrapeMode;
+  return problems;
 }
 
 /** A rotation label: it ends up in a Secret's name, so it must be a short DNS label fragment. */
 export const ROTATION_LABEL = /^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/;
 export const ROTATION_LABEL_RULE = "must be 1-20 lowercase letters, digits or dashes (not at the ends)";
 
-/** Checks the rotation labels. */
-export function checkRotation(rotation: GatewayRotationArgs): GatewayRotationArgs {
-  for (const [key, value] of Object.entries(rotation)) {
-    if (value !== undefined && (typeof value !== "string" || !ROTATION_LABEL.test(value))) {
-      throw new pulumi.InputPropertyError({ propertyPath: `rotation.${key}`, reason: `${JSON.stringify(value)} ${ROTATION_LABEL_RULE}` });
-    }
-  }
-  return rotation;
+/** Rotation labels that could not be part of a Secret's name. */
+export function rotationProblems(rotation: GatewayRotationArgs): Problem[] {
+  return Object.entries(rotation)
+    .filter(([, value]) => value !== undefined && (typeof value !== "string" || !ROTATION_LABEL.test(value)))
+    .map(([key, value]) => ({ path: `rotation.${key}`, message: `${JSON.stringify(value)} ${ROTATION_LABEL_RULE}` }));
 }
 
 /**
@@ -573,47 +522,5 @@ export function gatewayServerOptions(cloudInit: pulumi.Input<string>): pulumi.Cu
     // made `pulumi preview --json` panic in the CLI's display), and a sha256 of text holding 256-bit keys reveals nothing.
     replacementTrigger: pulumi.unsecret(pulumi.output(cloudInit).apply((text) => createHash("sha256").update(text).digest("hex"))),
     deleteBeforeReplace: true,
-  };
-}
-
-interface GatewaySecrets {
-  peerName: string;
-  kiloPrivateKey: string;
-  uplinkPrivateKey: string;
-  kubeconfig: string;
-  kiloListenPort: number;
-  uplinkPort: number;
-}
-
-function gatewayHostOptions(args: WireguardGatewayArgs, secrets: GatewaySecrets): GatewayHostOptions {
-  const concentrators: ConcentratorOptions[] = args.uplink.concentrators.map((concentrator) => ({
-    name: concentrator.name,
-    publicKey: concentrator.publicKey,
-    endpoint: concentrator.endpoint,
-    sourceCidrs: concentrator.sourceCidrs,
-    deviceSubnets: concentrator.deviceSubnets,
-  }));
-  return {
-    peerName: secrets.peerName,
-    tunnelAddress: args.tunnelAddress,
-    kiloPrivateKey: secrets.kiloPrivateKey,
-    kubeconfig: secrets.kubeconfig,
-    deviceSubnets: args.deviceSubnets,
-    cluster: { podCidr: args.podCidr },
-    kilo: { listenPort: secrets.kiloListenPort },
-    uplink: { privateKey: secrets.uplinkPrivateKey, address: args.uplink.address, listenPort: secrets.uplinkPort, concentrators },
-    ingress: { address: args.ingress.address, port: args.ingress.port },
-    downlinkSourceRewrite: args.downlinkSourceRewrite ?? false,
-    downlinkPorts: args.downlinkPorts ?? [],
-    adminCidrs: args.adminCidrs ?? [],
-    devices: args.devices,
-    steering: {
-      ingressNodeLabel: args.steering.ingressNodeLabel,
-      envoyNamespace: args.steering.envoyNamespace,
-      envoyPodSelector: args.steering.envoyPodSelector,
-      decoderNamespace: args.steering.decoderNamespace,
-      decoderServiceName: args.steering.decoderServiceName,
-    },
-    tools: { kgctl: args.tools.kgctl, kubectl: args.tools.kubectl },
   };
 }

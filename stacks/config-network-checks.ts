@@ -1,19 +1,16 @@
-import { decoderEgressProblems } from "../components/decoder-deployment";
-import { SessionSizingError, sizeEnvoySessions } from "../infra/envoy";
-import { cidrContainsAddress, cidrsOverlap, KILO_SUBNET, parseIpv4Cidr } from "../infra/network";
+import { resolveDecoderPlan } from "../infra/decoder";
+import { resolveEnvoyPlan } from "../infra/envoy";
+import { problemsOf, withPaths } from "../infra/problems";
+import { cidrsOverlap, KILO_SUBNET, parseIpv4Cidr } from "../infra/network";
 import { isScalewayRegistryImage } from "../components/registry-host";
+import { gatewayHostProblems } from "../components/wireguard-gateway";
 import { ingressNodes, isExistingCluster, type KosmosClusterConfig, type ParsedStackConfig } from "./config-schema";
+import { gatewayConfigProblems } from "./gateway-config";
 
 /** One problem found in a config, with the config key path it belongs to. */
 export interface ConfigProblem {
   readonly path: string;
   readonly message: string;
-}
-
-interface NamedRange {
-  readonly path: string;
-  readonly cidr: string;
-  readonly what: string;
 }
 
 type Section = keyof ParsedStackConfig;
@@ -25,24 +22,22 @@ interface CrossCheck {
 }
 
 /**
- * Checks that need more than one key: address plans that would break routing, and sizes that depend on each
- * other. A device subnet that overlaps a cluster range would make Kilo route device replies into the cluster (or
- * the other way round), and WireGuard would silently drop packets; these are the mistakes that are costly to find
- * after deployment. A problem between two keys is reported at one and names the other.
+ * Checks that need more than one key. Most rules belong to a component's plan (the gateway's address plan and
+ * concentrator routing: infra/gateway/plan.ts) and are run here through it, so the stack reports them at its config
+ * keys without a second copy; what stays here is the stack's own policy and the cluster's pools.
  */
 const CROSS_CHECKS: readonly CrossCheck[] = [
   { needs: ["cluster"], run: clusterRangeProblems },
-  { needs: ["devices", "cluster"], run: deviceSubnetProblems },
-  { needs: ["devices", "cluster", "gateway", "ingress"], run: gatewayAddressProblems },
+  { needs: ["devices", "cluster", "gateway", "ingress"], run: gatewayConfigProblems },
+  { needs: ["gateway"], run: gatewayHostConfigProblems },
   { needs: ["cluster", "decoder"], run: decoderPlacementProblems },
   { needs: ["cluster"], run: clusterPoolProblems },
   { needs: ["cluster"], run: untaintedPoolProblems },
   { needs: ["decoder"], run: imagePullProblems },
-  { needs: ["devices", "cluster", "ingress"], run: envoySessionProblems },
+  { needs: ["devices", "cluster", "ingress"], run: envoyPlanProblems },
   { needs: ["ingress", "decoder"], run: namespaceProblems },
   { needs: ["devices", "decoder"], run: decoderEgressConfigProblems },
   { needs: ["gateway"], run: gatewayAccessProblems },
-  { needs: ["devices", "gateway"], run: concentratorRoutingProblems },
 ];
 
 /**
@@ -50,22 +45,23 @@ const CROSS_CHECKS: readonly CrossCheck[] = [
  * that are valid on their own, so the checks that can still run do.
  */
 export function crossCheckStackConfig(config: Partial<ParsedStackConfig>): ConfigProblem[] {
-  return CROSS_CHECKS.flatMap((check) =>
+  const problems = CROSS_CHECKS.flatMap((check) =>
     check.needs.every((section) => config[section] !== undefined) ? check.run(config as ParsedStackConfig) : [],
   );
-}
-
-function clusterRanges(config: ParsedStackConfig): NamedRange[] {
-  return [
-    { path: "cluster.podCidr", cidr: config.cluster.podCidr, what: "cluster.podCidr" },
-    { path: "cluster.serviceCidr", cidr: config.cluster.serviceCidr, what: "cluster.serviceCidr" },
-    { path: "(Kilo)", cidr: KILO_SUBNET, what: "the Kilo subnet" },
-  ];
+  // A rule shared by several plans (the device subnets' own, infra/network/device-subnets.ts) is reported once.
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const key = `${problem.path}\n${problem.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function clusterRangeProblems(config: ParsedStackConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const [pod, service] = clusterRanges(config);
+  const pod = { path: "cluster.podCidr", cidr: config.cluster.podCidr };
+  const service = { path: "cluster.serviceCidr", cidr: config.cluster.serviceCidr };
   if (cidrsOverlap(pod.cidr, service.cidr)) {
     problems.push({ path: service.path, message: `${service.cidr} overlaps cluster.podCidr (${pod.cidr})` });
   }
@@ -77,69 +73,10 @@ function clusterRangeProblems(config: ParsedStackConfig): ConfigProblem[] {
   return problems;
 }
 
-function deviceSubnetProblems(config: ParsedStackConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const ranges = clusterRanges(config);
-  const subnets = config.devices.subnets;
-  subnets.forEach((subnet, index) => {
-    const path = `devices.subnets[${index}]`;
-    subnets.slice(0, index).forEach((earlier, earlierIndex) => {
-      if (cidrsOverlap(subnet, earlier)) {
-        problems.push({ path, message: `${subnet} overlaps devices.subnets[${earlierIndex}] (${earlier})` });
-      }
-    });
-    for (const range of ranges) {
-      if (cidrsOverlap(subnet, range.cidr)) {
-        problems.push({ path, message: `${subnet} overlaps ${range.what} (${range.cidr})` });
-      }
-    }
-  });
-  return problems;
-}
-
-function gatewayAddressProblems(config: ParsedStackConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const ranges = clusterRanges(config);
-  const gatewayAddresses = [
-    { path: "gateway.tunnelAddress", address: config.gateway.tunnelAddress },
-    { path: "gateway.uplink.address", address: config.gateway.uplink.address },
-  ];
-  if (config.ingress.address !== undefined) {
-    gatewayAddresses.push({ path: "ingress.address", address: config.ingress.address });
-  }
-  for (const { path, address } of gatewayAddresses) {
-    for (const range of ranges) {
-      if (cidrContainsAddress(range.cidr, address)) {
-        problems.push({ path, message: `${address} is inside ${range.what} (${range.cidr})` });
-      }
-    }
-    config.devices.subnets.forEach((subnet, index) => {
-      if (cidrContainsAddress(subnet, address)) {
-        problems.push({ path: `devices.subnets[${index}]`, message: `${subnet} contains ${path} (${address})` });
-      }
-    });
-  }
-  if (config.gateway.tunnelAddress === config.gateway.uplink.address) {
-    problems.push({
-      path: "gateway.uplink.address",
-      message: "must differ from gateway.tunnelAddress: the two WireGuard interfaces need their own addresses",
-    });
-  }
-  if (config.ingress.address !== undefined && config.ingress.address === config.gateway.tunnelAddress) {
-    problems.push({
-      path: "ingress.address",
-      message: "must differ from gateway.tunnelAddress: devices send to the uplink side, not into the Kilo mesh",
-    });
-  }
-  return problems;
-}
-
-/** The decoder component's own egress rules, reported at the config keys (the rules live in the component). */
+/** The decoder plan's egress rules (infra/decoder/plan.ts), reported at the config keys. */
 function decoderEgressConfigProblems(config: ParsedStackConfig): ConfigProblem[] {
-  return decoderEgressProblems(config.decoder.egress, config.devices.subnets).map((problem) => ({
-    path: `decoder.${problem.propertyPath}`,
-    message: problem.reason,
-  }));
+  const plan = () => resolveDecoderPlan({ egress: config.decoder.egress, deviceSubnets: config.devices.subnets });
+  return withPaths(problemsOf(plan), { egress: "decoder.egress" }, "decoder");
 }
 
 /**
@@ -201,24 +138,44 @@ function clusterPoolProblems(config: ParsedStackConfig): ConfigProblem[] {
   return problems;
 }
 
-/** Whether one ingress node can hold its share of the fleet's Envoy sessions. */
-function envoySessionProblems(config: ParsedStackConfig): ConfigProblem[] {
-  if (config.ingress.idleTimeoutSeconds > 24 * 3600) {
-    return [{ path: "ingress.idleTimeoutSeconds", message: "expected at most one day" }];
-  }
-  const nodes = ingressNodes(config.cluster);
-  try {
-    sizeEnvoySessions({
-      devices: config.devices.expectedCount,
-      reportIntervalSeconds: config.devices.reportIntervalSeconds,
-      idleTimeoutSeconds: config.ingress.idleTimeoutSeconds,
-      ingressNodes: nodes.count,
-    });
-    return [];
-  } catch (error) {
-    if (!(error instanceof SessionSizingError)) throw error;
-    return error.problems.map((message) => ({ path: nodes.path, message }));
-  }
+/**
+ * The Envoy plan's rules (infra/envoy/plan.ts: the ports, the metrics port against the device and admin ports, whether
+ * one ingress node can hold its share of the fleet's sessions), run on the values the stack gives EnvoyUdpIngress and
+ * reported at the config keys they come from.
+ */
+function envoyPlanProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const { devices, ingress } = config;
+  const configKeyOf: Readonly<Record<string, string>> = {
+    listenerPort: "ingress.port",
+    deviceSubnets: "devices.subnets",
+    "sessions.devices": "devices.expectedCount",
+    "sessions.reportIntervalSeconds": "devices.reportIntervalSeconds",
+    "sessions.ingressNodes": ingressNodes(config.cluster).path,
+    maxDatagramBytes: "devices.maxDatagramBytes",
+  };
+  // The same map names the other key of a rule between two keys, so the message names config keys too.
+  const configKey = (key: string): string => withPaths([{ path: key, message: "" }], configKeyOf, "ingress")[0]!.path;
+  const plan = () =>
+    resolveEnvoyPlan(
+      {
+        listenerPort: ingress.port,
+        deviceSubnets: devices.subnets,
+        sessions: { devices: devices.expectedCount, reportIntervalSeconds: devices.reportIntervalSeconds, ingressNodes: ingressNodes(config.cluster).count },
+        idleTimeoutSeconds: ingress.idleTimeoutSeconds,
+        maxDatagramBytes: devices.maxDatagramBytes,
+        concurrency: ingress.concurrency,
+        adminPort: ingress.adminPort,
+        metricsPort: ingress.metricsPort,
+        metrics: ingress.metrics,
+      },
+      configKey,
+    );
+  return withPaths(problemsOf(plan), configKeyOf, "ingress");
+}
+
+/** The component's rule that the VM's keys do not go with `gateway.externalHost`, at the config's keys. */
+function gatewayHostConfigProblems(config: ParsedStackConfig): ConfigProblem[] {
+  return gatewayHostProblems(config.gateway).map((problem) => ({ path: `gateway.${problem.path}`, message: problem.message }));
 }
 
 /** The smallest admin network we accept for SSH; anything wider is the internet in practice. */
@@ -244,43 +201,6 @@ function gatewayAccessProblems(config: ParsedStackConfig): ConfigProblem[] {
       }
     });
   });
-  const names = config.gateway.uplink.concentrators.map((concentrator) => concentrator.name);
-  names.forEach((name, index) => {
-    if (names.indexOf(name) !== index) {
-      problems.push({ path: `gateway.uplink.concentrators[${index}].name`, message: `"${name}" is used twice` });
-    }
-  });
-  return problems;
-}
-
-/**
- * WireGuard gives each address to one peer only, so with several concentrators every device subnet must be
- * routed to exactly one of them.
- */
-function concentratorRoutingProblems(config: ParsedStackConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const { concentrators } = config.gateway.uplink;
-  const owners = new Map<string, string>();
-  concentrators.forEach((concentrator, index) => {
-    const path = `gateway.uplink.concentrators[${index}].deviceSubnets`;
-    if (concentrator.deviceSubnets === undefined) {
-      if (concentrators.length > 1) problems.push({ path, message: "is required when there is more than one concentrator" });
-      return;
-    }
-    concentrator.deviceSubnets.forEach((subnet, subnetIndex) => {
-      if (!config.devices.subnets.includes(subnet)) {
-        problems.push({ path: `${path}[${subnetIndex}]`, message: `${subnet} is not one of devices.subnets` });
-      }
-      const owner = owners.get(subnet);
-      if (owner !== undefined) problems.push({ path: `${path}[${subnetIndex}]`, message: `${subnet} is already routed to ${owner}` });
-      owners.set(subnet, concentrator.name);
-    });
-  });
-  if (concentrators.length > 1) {
-    config.devices.subnets.forEach((subnet, index) => {
-      if (!owners.has(subnet)) problems.push({ path: `devices.subnets[${index}]`, message: `${subnet} is not routed to any concentrator` });
-    });
-  }
   return problems;
 }
 

@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { labelProblem } from "../components/ingress-observability";
-import { METRICS_SCRAPE_MODES } from "../components/envoy-udp-ingress";
 import { GATEWAY_METRICS_SCRAPE_MODES, ROTATION_LABEL, ROTATION_LABEL_RULE } from "../components/wireguard-gateway";
+import { GATEWAY_DEFAULTS, MAX_STEERING_BUCKETS } from "../infra/gateway";
+import { DECODER_DEFAULTS } from "../infra/decoder";
+import { ENVOY_DEFAULTS, METRICS_SCRAPE_MODES } from "../infra/envoy";
 import { kubeconfigCluster } from "../infra/kubernetes";
 import { isIpv4Address, parseIpv4Cidr } from "../infra/network";
 
@@ -204,9 +206,6 @@ const downloadSchema = z.strictObject({
 
 const rotationLabel = z.string().regex(ROTATION_LABEL, { message: `${ROTATION_LABEL_RULE}, e.g. 2026-12` });
 
-/** Keys of the gateway VM the stack creates; they do not apply to `gateway.externalHost`. Defaults: GATEWAY_VM_DEFAULTS. */
-const GATEWAY_VM_KEYS = ["zone", "instanceType", "image"] as const;
-
 const gatewaySchema = z.strictObject({
   zone: z.string().regex(/^(fr-par|nl-ams|pl-waw)-[1-3]$/, { message: "expected a zone like fr-par-1" }).optional(),
   instanceType: z.string().min(1).optional(),
@@ -214,12 +213,12 @@ const gatewaySchema = z.strictObject({
   /** A machine of the user's own runs the gateway: no VM, flexible IP or security group is created. */
   externalHost: z.strictObject({ publicIp: ipv4 }).optional(),
   tunnelAddress: ipv4.default("10.5.0.1"),
-  kiloListenPort: port.default(51820),
-  persistentKeepaliveSeconds: z.number().int().min(0).max(65535).default(25),
+  kiloListenPort: port.default(GATEWAY_DEFAULTS.kiloListenPort),
+  persistentKeepaliveSeconds: z.number().int().min(0).max(65535).default(GATEWAY_DEFAULTS.persistentKeepaliveSeconds),
   adminCidrs: z.array(cidr).default([]),
   uplink: z.strictObject({
     address: ipv4.default("10.5.1.1"),
-    listenPort: port.default(51821),
+    listenPort: port.default(GATEWAY_DEFAULTS.uplinkListenPort),
     concentrators: z.array(concentratorSchema).min(1, { message: "expected at least one concentrator" }),
   }),
   downlinkSourceRewrite: z.boolean().default(false),
@@ -227,6 +226,13 @@ const gatewaySchema = z.strictObject({
   rotation: z
     .strictObject({ kiloKey: rotationLabel.optional(), uplinkKey: rotationLabel.optional(), token: rotationLabel.optional() })
     .default({}),
+  /** How often the gateway re-steers and over how many buckets (see SteeringArgs in components/wireguard-gateway.ts). */
+  steering: z
+    .strictObject({
+      intervalSeconds: positiveInt.max(3600, { message: "expected at most 3600 seconds" }).default(GATEWAY_DEFAULTS.steeringIntervalSeconds),
+      buckets: positiveInt.max(MAX_STEERING_BUCKETS, { message: `expected at most ${MAX_STEERING_BUCKETS}` }).default(GATEWAY_DEFAULTS.steeringBuckets),
+    })
+    .default({ intervalSeconds: GATEWAY_DEFAULTS.steeringIntervalSeconds, buckets: GATEWAY_DEFAULTS.steeringBuckets }),
   tools: z.strictObject({ kgctl: downloadSchema, kubectl: downloadSchema }),
   /** How Prometheus finds the gateway's node exporter (see GatewayMetricsArgs in components/wireguard-gateway.ts). */
   metrics: z
@@ -236,42 +242,35 @@ const gatewaySchema = z.strictObject({
         .default("annotations"),
     })
     .default({ scrape: "annotations" }),
-}).superRefine((gateway, context) => {
-  if (gateway.externalHost === undefined) return;
-  for (const key of GATEWAY_VM_KEYS) {
-    if (gateway[key] !== undefined) {
-      context.addIssue({ code: "custom", path: [key], message: "only applies to the gateway VM the stack creates, not with gateway.externalHost" });
-    }
-  }
 });
 
+/**
+ * Envoy's keys. Defaults the component applies too come from its plan (ENVOY_DEFAULTS, infra/envoy/plan.ts), and so do
+ * the rules between keys (resolveEnvoyPlan, run by the config check); the namespace and the images are this stack's
+ * choices and written only here.
+ */
 const ingressSchema = z.strictObject({
   namespace: dnsLabel.default("iot-ingress"),
   /** The address devices send to; the gateway owns it. Defaults to the gateway's uplink address. */
   address: ipv4.optional(),
-  port: port.default(5683),
+  port: port.default(ENVOY_DEFAULTS.listenerPort),
   envoyImage: envoyImage.default("envoyproxy/envoy:v1.40.2"),
   edsSidecarImage: pinnedImage.default("node:22.21.1-alpine3.22"),
-  concurrency: positiveInt.max(64).default(2),
-  idleTimeoutSeconds: positiveInt.default(60),
-  adminPort: port.default(9901),
+  concurrency: positiveInt.max(64).default(ENVOY_DEFAULTS.concurrency),
+  // Policy, far below what Envoy takes (a protobuf Duration, which resolveEnvoyPlan checks).
+  idleTimeoutSeconds: positiveInt.max(24 * 3600, { message: "expected at most one day" }).default(ENVOY_DEFAULTS.idleTimeoutSeconds),
+  adminPort: port.default(ENVOY_DEFAULTS.adminPort),
   /** TCP port of Envoy's stats listener (only /stats/prometheus, proxied to the loopback admin). */
-  metricsPort: port.default(9902),
+  metricsPort: port.default(ENVOY_DEFAULTS.metricsPort),
   metrics: z
     .strictObject({
-      // How Prometheus finds Envoy's stats; the modes are the component's (EnvoyUdpIngress `metrics.scrape`).
-      scrape: z.enum(METRICS_SCRAPE_MODES, { message: `expected one of ${METRICS_SCRAPE_MODES.join(", ")}` }).default("annotations"),
+      // How Prometheus finds Envoy's stats; the modes are the plan's (EnvoyUdpIngress `metrics.scrape`).
+      scrape: z
+        .enum(METRICS_SCRAPE_MODES, { message: `expected one of ${METRICS_SCRAPE_MODES.join(", ")}` })
+        .default(ENVOY_DEFAULTS.metrics.scrape),
     })
-    .default({ scrape: "annotations" }),
-  resources: resourcesSchema.default({ requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } }),
-}).superRefine((ingress, context) => {
-  // Host network: these are the node's ports, and the stats port must never be the device port or the admin's.
-  if (ingress.metricsPort === ingress.port) {
-    context.addIssue({ code: "custom", path: ["metricsPort"], message: `must differ from ingress.port (${ingress.port}), the device port` });
-  }
-  if (ingress.metricsPort === ingress.adminPort) {
-    context.addIssue({ code: "custom", path: ["metricsPort"], message: `must differ from ingress.adminPort (${ingress.adminPort}): the admin stays on loopback` });
-  }
+    .default(ENVOY_DEFAULTS.metrics),
+  resources: resourcesSchema.default(ENVOY_DEFAULTS.resources),
 });
 
 export const IMAGE_PULL_CREDENTIALS = ["scaleway", "none"] as const;
@@ -310,9 +309,10 @@ const decoderEgressSchema = z.strictObject({
     .min(1, { message: "expected at least one port (an empty list would allow every port)" }),
 });
 
+/** The decoders' keys; defaults the components apply too come from DECODER_DEFAULTS (infra/decoder/plan.ts). */
 const decoderSchema = z.strictObject({
   namespace: dnsLabel.default("iot-decoder"),
-  name: dnsLabel.default("decoder"),
+  name: dnsLabel.default(DECODER_DEFAULTS.name),
   image: pinnedImage,
   /** `scaleway`: the stack creates read-only registry credentials; `none`: a public image. Default: by the image's host. */
   imagePullCredentials: z.enum(IMAGE_PULL_CREDENTIALS, { message: `expected one of ${IMAGE_PULL_CREDENTIALS.join(", ")}` }).optional(),
@@ -322,12 +322,12 @@ const decoderSchema = z.strictObject({
     .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, { message: "expected a Scaleway Project id (a lowercase UUID)" })
     .optional(),
   replicas: positiveInt,
-  port: port.default(5683),
+  port: port.default(DECODER_DEFAULTS.port),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "expected an environment variable name" }), z.string()).default({}),
   downlinkPorts: z.array(port).default([]),
   egress: z.array(decoderEgressSchema).default([]),
-  healthPort: port.default(8080),
-  resources: resourcesSchema.default({ requests: { cpu: "250m", memory: "128Mi" }, limits: { memory: "256Mi" } }),
+  healthPort: port.default(DECODER_DEFAULTS.healthPort),
+  resources: resourcesSchema.default(DECODER_DEFAULTS.resources),
 });
 
 /** Extra labels for the Prometheus Operator's or Grafana's selectors: each must be a valid Kubernetes label. */

@@ -9,9 +9,8 @@ export type { ResourcesConfig, StackConfigInput } from "./config-schema";
 export const CONFIG_NAMESPACE = "iot-udp-ingress";
 
 /** A validated environment, with every default resolved. */
-export type EnvironmentConfig = Omit<ParsedStackConfig, "cluster" | "ingress"> & {
+export type EnvironmentConfig = Omit<ParsedStackConfig, "cluster"> & {
   readonly cluster: ParsedStackConfig["cluster"] & { readonly protect: boolean };
-  readonly ingress: ParsedStackConfig["ingress"] & { readonly address: string };
 };
 
 /** Every problem of a stack config at once, so one `pulumi preview` shows the whole list. */
@@ -47,7 +46,6 @@ export function parseStackConfig(raw: unknown): EnvironmentConfig {
   return {
     ...config,
     cluster: { ...config.cluster, protect: config.cluster.protect ?? config.environment === "prod" },
-    ingress: { ...config.ingress, address: config.ingress.address ?? config.gateway.uplink.address },
   };
 }
 

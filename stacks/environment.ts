@@ -15,6 +15,7 @@ import {
 } from "../components";
 import { ConfigError, type EnvironmentConfig } from "./config";
 import { ingressNodes, isExistingCluster, type KosmosClusterConfig } from "./config-schema";
+import { gatewayPlanInput, UNPINNED_SHA256 } from "./gateway-config";
 
 /** What one environment is made of; the stack exports a selection of it. */
 export interface Environment {
@@ -29,12 +30,6 @@ export interface Environment {
   /** The alert rules (always rendered) and, when asked for, the PrometheusRule and the dashboard ConfigMap. */
   readonly observability: IngressObservability;
 }
-
-/**
- * Stands in for a download sum that is not pinned yet, in plans only. No file has this sum, so a gateway
- * booted with it refuses the download; `pulumi up` refuses to get that far (see `pinnedDownload`).
- */
-export const UNPINNED_SHA256 = "0".repeat(64);
 
 /** Creates an environment from validated config: the cluster, the decoders and Envoy on it, the gateway in front. */
 export function createEnvironment(stackName: string, config: EnvironmentConfig, isDryRun: boolean): Environment {
@@ -97,39 +92,26 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
   );
 
   const { gateway: gatewayConfig } = config;
+  const { peerName: _peerName, cluster: clusterRanges, ...gatewayPlan } = gatewayPlanInput(`${stackName}-gateway`, config, {
+    ingressNodeLabel: cluster.ingressNodeLabel,
+    envoyPodSelector: ingress.podSelector,
+  });
   const gateway = new WireguardGateway(
     `${stackName}-gateway`,
     {
-      zone: gatewayConfig.zone,
-      instanceType: gatewayConfig.instanceType,
-      image: gatewayConfig.image,
-      externalHost: gatewayConfig.externalHost,
-      tunnelAddress: gatewayConfig.tunnelAddress,
-      kiloListenPort: gatewayConfig.kiloListenPort,
-      persistentKeepaliveSeconds: gatewayConfig.persistentKeepaliveSeconds,
-      deviceSubnets: config.devices.subnets,
-      podCidr: config.cluster.podCidr,
-      adminCidrs: gatewayConfig.adminCidrs,
-      uplink: gatewayConfig.uplink,
-      ingress: { address: config.ingress.address, port: config.ingress.port },
-      downlinkSourceRewrite: gatewayConfig.downlinkSourceRewrite,
-      downlinkPorts: config.decoder.downlinkPorts,
-      rotation: gatewayConfig.rotation,
-      devices: { expectedCount: config.devices.expectedCount, reportIntervalSeconds: config.devices.reportIntervalSeconds },
-      steering: {
-        ingressNodeLabel: cluster.ingressNodeLabel,
-        envoyNamespace: config.ingress.namespace,
-        envoyPodSelector: ingress.podSelector,
-        decoderNamespace: config.decoder.namespace,
-        decoderServiceName: config.decoder.name,
-      },
+      ...gatewayPlan,
       tools: {
         kgctl: pinnedDownload("gateway.tools.kgctl", gatewayConfig.tools.kgctl, isDryRun),
         kubectl: pinnedDownload("gateway.tools.kubectl", gatewayConfig.tools.kubectl, isDryRun),
       },
-      cluster: { apiServerUrl: cluster.apiServerUrl, caCertificate: cluster.clusterCaCertificate },
+      zone: gatewayConfig.zone,
+      instanceType: gatewayConfig.instanceType,
+      image: gatewayConfig.image,
+      externalHost: gatewayConfig.externalHost,
+      rotation: gatewayConfig.rotation,
+      cluster: { ...clusterRanges, apiServerUrl: cluster.apiServerUrl, caCertificate: cluster.clusterCaCertificate },
       identityNamespace: config.ingress.namespace,
-      metrics: { scrape: config.gateway.metrics.scrape },
+      metrics: { scrape: gatewayConfig.metrics.scrape },
       // An external host's address is not the stack's to protect.
       protectPublicIp: gatewayConfig.externalHost === undefined ? config.cluster.protect : undefined,
       tags: [...config.cluster.tags, `environment=${config.environment}`],

@@ -36,7 +36,7 @@ export const gatewayPeerName = gateway.peerName;
 export const gatewayCloudInit = config.gateway.externalHost !== undefined ? gateway.cloudInit : undefined;
 /** What each concentrator's WireGuard peer for the gateway must hold (AllowedIPs), for the configured rewrite setting. */
 export const concentratorPeers = gateway.concentratorPeers;
-export const ingressAddress = config.ingress.address;
+export const ingressAddress = gateway.ingressAddress;
 export const ingressPort = config.ingress.port;
 export const ingressNamespace = ingress.namespace;
 export const envoyMaxConnectionsPerNode = ingress.sizing.maxConnections;

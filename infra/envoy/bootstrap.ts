@@ -1,4 +1,3 @@
-import { posix } from "node:path";
 import { parseIpv4Cidr } from "../network/cidr";
 import {
   Bootstrap,
@@ -15,141 +14,34 @@ import {
   UDP_PROXY_ROUTE_TYPE,
   UdpProxyConfig,
 } from "./envoy-api";
+import type { EnvoyPlan } from "./plan";
 
-/** Defaults of EnvoyBootstrapOptions. */
-export const ENVOY_BOOTSTRAP_DEFAULTS = {
-  adminPort: 9901,
-  /** TCP port of the stats listener (see statsListener); next to the admin's 9901 as Contour and Istio do. */
-  metricsPort: 9902,
-  listenerName: "iot_udp",
-  statPrefix: "iot_udp",
-  clusterName: "decoder",
-  nodeId: "iot-udp-ingress",
-  idleTimeoutSeconds: 60,
-  /** Envoy's own default; set it to the device protocol's largest datagram. */
-  maxRxDatagramSize: 1500,
-  edsDirectory: "/var/run/envoy-eds",
-  edsFileName: "endpoints.json",
-} as const;
+/*
+ * Names inside the bootstrap that other artifacts repeat. They are constants, not options: no deployment needs other
+ * values, and each has a second reader that an option would silently leave behind (the alert rules and the dashboard
+ * query the stat prefix and the cluster name, the EDS sidecar writes the cluster name into its file, the DaemonSet
+ * mounts the EDS directory into both containers).
+ */
 
-export interface EnvoyBootstrapOptions {
-  /** UDP port the devices send to (the gateway DNATs to it on the node's Kilo IP). */
-  listenerPort: number;
-  /**
-   * IPv4 CIDRs (no host bits) whose datagrams are proxied: the device subnets. Required, at least one. Envoy
-   * listens on every host address, so any other source is dropped before it can open a session.
-   */
-  sourceCidrs: readonly string[];
-  /** Cluster circuit breaker max_connections = concurrent session cap (see sizeEnvoySessions). */
-  maxConnections: number;
-  /** Admin port on 127.0.0.1. Default 9901. */
-  adminPort?: number;
-  /**
-   * TCP port, on every host address, of the listener that serves only /stats/prometheus (proxied to the admin).
-   * Must differ from listenerPort and adminPort. Default 9902.
-   */
-  metricsPort?: number;
-  /** Default "iot_udp". */
-  listenerName?: string;
-  /** Stats land under udp.<statPrefix>.*. Default "iot_udp". */
-  statPrefix?: string;
-  /** Envoy cluster of the node-local decoder endpoints; the EDS file must use the same name. Default "decoder". */
-  clusterName?: string;
-  /** Bootstrap node.id and node.cluster; file-based xDS subscriptions require both. Default "iot-udp-ingress". */
-  nodeId?: string;
-  /** udp_proxy idle_timeout in whole seconds. Default 60. */
-  idleTimeoutSeconds?: number;
-  /** Largest datagram accepted from devices and from decoders, bytes (1..65535). Default 1500. */
-  maxRxDatagramSize?: number;
-  /** Absolute directory shared with the EDS sidecar; Envoy watches it for the file being renamed in. Default "/var/run/envoy-eds". */
-  edsDirectory?: string;
-  /** EDS file name inside edsDirectory; ".json" so Envoy parses it as JSON. Default "endpoints.json". */
-  edsFileName?: string;
-}
-
-type ResolvedOptions = Required<EnvoyBootstrapOptions>;
-
-export class EnvoyBootstrapOptionsError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(`invalid Envoy bootstrap options: ${problems.join("; ")}`);
-    this.name = "EnvoyBootstrapOptionsError";
-  }
-}
-
-const UINT32_MAX = 4_294_967_295;
-/** Envoy stat names and cluster names: keep to characters that need no escaping in stats. */
-const NAME = /^[A-Za-z0-9_.-]+$/;
-
-function integerProblem(name: string, value: number, min: number, max: number): string | undefined {
-  return Number.isSafeInteger(value) && value >= min && value <= max
-    ? undefined
-    : `${name} must be an integer in [${min}, ${max}], got ${String(value)}`;
-}
-
-function nameProblem(name: string, value: string): string | undefined {
-  return NAME.test(value) ? undefined : `${name} must match ${NAME.source}, got "${value}"`;
-}
-
-function optionProblems(o: ResolvedOptions): string[] {
-  const problems = [
-    integerProblem("listenerPort", o.listenerPort, 1, 65535),
-    integerProblem("adminPort", o.adminPort, 1, 65535),
-    integerProblem("metricsPort", o.metricsPort, 1, 65535),
-    // TCP and UDP ports are separate namespaces, but one number for the device port and the stats port invites a
-    // scrape config or firewall rule that opens both; the admin shares TCP with the stats listener, so must differ.
-    o.metricsPort === o.listenerPort ? `metricsPort must differ from listenerPort (${o.listenerPort})` : undefined,
-    o.metricsPort === o.adminPort ? `metricsPort must differ from adminPort (${o.adminPort})` : undefined,
-    integerProblem("maxConnections", o.maxConnections, 1, UINT32_MAX),
-    integerProblem("idleTimeoutSeconds", o.idleTimeoutSeconds, 1, 315_576_000_000),
-    integerProblem("maxRxDatagramSize", o.maxRxDatagramSize, 1, 65535),
-    nameProblem("listenerName", o.listenerName),
-    nameProblem("statPrefix", o.statPrefix),
-    nameProblem("clusterName", o.clusterName),
-    nameProblem("nodeId", o.nodeId),
-  ];
-  problems.push(...sourceCidrProblems(o.sourceCidrs));
-  const dir = o.edsDirectory;
-  if (!posix.isAbsolute(dir) || posix.normalize(dir) !== dir || dir.endsWith("/")) {
-    problems.push(`edsDirectory must be a normalised absolute path without trailing slash, got "${dir}"`);
-  }
-  if (!/^[A-Za-z0-9_.-]+\.json$/.test(o.edsFileName)) {
-    problems.push(`edsFileName must be a plain file name ending in .json, got "${o.edsFileName}"`);
-  }
-  return problems.filter((p): p is string => p !== undefined);
-}
-
-function sourceCidrProblems(cidrs: readonly string[]): string[] {
-  if (!Array.isArray(cidrs) || cidrs.length === 0) return ["sourceCidrs must list at least one device subnet"];
-  const problems: string[] = [];
-  cidrs.forEach((cidr, index) => {
-    try {
-      parseIpv4Cidr(cidr);
-    } catch (error) {
-      problems.push(`sourceCidrs[${index}]: ${(error as Error).message}`);
-    }
-    if (cidrs.indexOf(cidr) !== index) problems.push(`sourceCidrs[${index}]: ${cidr} is listed twice`);
-  });
-  return problems;
-}
-
-export function resolveEnvoyBootstrapOptions(options: EnvoyBootstrapOptions): ResolvedOptions {
-  const resolved: ResolvedOptions = { ...ENVOY_BOOTSTRAP_DEFAULTS, ...stripUndefined(options) };
-  const problems = optionProblems(resolved);
-  if (problems.length > 0) throw new EnvoyBootstrapOptionsError(problems);
-  return resolved;
-}
-
-function stripUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
-/** Where the sidecar writes and Envoy reads the EDS file. */
-export function edsFilePath(options: Pick<EnvoyBootstrapOptions, "edsDirectory" | "edsFileName">): string {
-  return posix.join(
-    options.edsDirectory ?? ENVOY_BOOTSTRAP_DEFAULTS.edsDirectory,
-    options.edsFileName ?? ENVOY_BOOTSTRAP_DEFAULTS.edsFileName,
-  );
-}
+/** The UDP listener of the devices. */
+export const ENVOY_LISTENER_NAME = "iot_udp";
+/** udp_proxy stat_prefix: stats land under `udp.iot_udp.*` (`envoy_udp_*{envoy_udp_prefix="iot_udp"}` in Prometheus). */
+export const ENVOY_STAT_PREFIX = "iot_udp";
+/** Envoy cluster of the node-local decoder endpoints; the EDS file must name the same cluster. */
+export const ENVOY_DECODER_CLUSTER = "decoder";
+/** Bootstrap node.id and node.cluster; file-based xDS subscriptions require both. */
+export const ENVOY_NODE_ID = "iot-udp-ingress";
+/**
+ * Directory shared by the EDS sidecar and Envoy, mounted in both containers by EnvoyUdpIngress. Envoy watches the
+ * directory (not the file) for a file moved in (source/common/config/watched_directory.cc adds an inotify watch for
+ * MovedTo on `<path>/`), which is how the sidecar replaces the file atomically.
+ */
+export const EDS_DIRECTORY = "/var/run/envoy-eds";
+/**
+ * The EDS file the sidecar writes and Envoy reads. ".json": Envoy picks the parser by extension and reads anything
+ * that is not .yaml or .pb_text as JSON (source/common/protobuf/utility.cc, MessageUtil::loadFromFile).
+ */
+export const EDS_FILE_PATH = `${EDS_DIRECTORY}/endpoints.json`;
 
 /**
  * Routes a datagram to the decoder cluster only when its source IP is inside one of the device subnets.
@@ -167,7 +59,7 @@ export function edsFilePath(options: Pick<EnvoyBootstrapOptions, "edsDirectory" 
  *   xds.type.matcher.v3.IPMatcher custom matcher for UdpMatchingData; source/common/config/utility.h finds an
  *   extension by its typed_config type URL first, so the factory is found whichever name a release gives it.
  */
-function sourceIpMatcher(o: ResolvedOptions): SourceIpRouteMatcher {
+function sourceIpMatcher(plan: EnvoyPlan): SourceIpRouteMatcher {
   return {
     matcher_tree: {
       input: { name: "envoy.matching.inputs.source_ip", typed_config: { "@type": SOURCE_IP_INPUT_TYPE } },
@@ -177,11 +69,11 @@ function sourceIpMatcher(o: ResolvedOptions): SourceIpRouteMatcher {
           "@type": IP_MATCHER_TYPE,
           range_matchers: [
             {
-              ranges: o.sourceCidrs.map((cidr) => {
+              ranges: plan.deviceSubnets.map((cidr) => {
                 const { address, prefixLength } = parseIpv4Cidr(cidr);
                 return { address_prefix: address, prefix_len: prefixLength };
               }),
-              on_match: { action: { name: "route", typed_config: { "@type": UDP_PROXY_ROUTE_TYPE, cluster: o.clusterName } } },
+              on_match: { action: { name: "route", typed_config: { "@type": UDP_PROXY_ROUTE_TYPE, cluster: ENVOY_DECODER_CLUSTER } } },
             },
           ],
         },
@@ -190,51 +82,51 @@ function sourceIpMatcher(o: ResolvedOptions): SourceIpRouteMatcher {
   };
 }
 
-function udpProxyConfig(o: ResolvedOptions): UdpProxyConfig {
+function udpProxyConfig(plan: EnvoyPlan): UdpProxyConfig {
   return {
     "@type": UDP_PROXY_CONFIG_TYPE,
-    stat_prefix: o.statPrefix,
+    stat_prefix: ENVOY_STAT_PREFIX,
     // `cluster` is deprecated; only device sources get a route, every other datagram is counted and dropped.
-    matcher: sourceIpMatcher(o),
-    idle_timeout: `${o.idleTimeoutSeconds}s`,
+    matcher: sourceIpMatcher(plan),
+    idle_timeout: `${plan.idleTimeoutSeconds}s`,
     // Decoders must see the device address; needs CAP_NET_ADMIN (IP_TRANSPARENT) in the Envoy container.
     use_original_src_ip: true,
     // MAGLEV hashes the source IP, so a device whose source port changes stays on the same decoder.
     hash_policies: [{ source_ip: true }],
-    upstream_socket_config: { max_rx_datagram_size: o.maxRxDatagramSize },
+    upstream_socket_config: { max_rx_datagram_size: plan.maxDatagramBytes },
   };
 }
 
-function listener(o: ResolvedOptions): Listener {
+function listener(plan: EnvoyPlan): Listener {
   return {
-    name: o.listenerName,
-    address: { socket_address: { protocol: "UDP", address: "0.0.0.0", port_value: o.listenerPort } },
+    name: ENVOY_LISTENER_NAME,
+    address: { socket_address: { protocol: "UDP", address: "0.0.0.0", port_value: plan.listenerPort } },
     udp_listener_config: {
       // prefer_gro stated explicitly (envoy#42561: coalesced datagrams with host networking). Envoy 1.40 documents
       // false as the listener default (api/envoy/config/listener/v3/udp_listener_config.proto); writing it down
       // keeps a future default change from turning GRO on under a host-network listener.
-      downstream_socket_config: { max_rx_datagram_size: o.maxRxDatagramSize, prefer_gro: false },
+      downstream_socket_config: { max_rx_datagram_size: plan.maxDatagramBytes, prefer_gro: false },
     },
-    listener_filters: [{ name: "envoy.filters.udp_listener.udp_proxy", typed_config: udpProxyConfig(o) }],
+    listener_filters: [{ name: "envoy.filters.udp_listener.udp_proxy", typed_config: udpProxyConfig(plan) }],
   };
 }
 
-function cluster(o: ResolvedOptions): Cluster {
+function cluster(plan: EnvoyPlan): Cluster {
   return {
-    name: o.clusterName,
+    name: ENVOY_DECODER_CLUSTER,
     type: "EDS",
     eds_cluster_config: {
       eds_config: {
         // The sidecar renames a new file into the directory; watching the directory catches that move.
-        path_config_source: { path: edsFilePath(o), watched_directory: { path: o.edsDirectory } },
+        path_config_source: { path: EDS_FILE_PATH, watched_directory: { path: EDS_DIRECTORY } },
         resource_api_version: "V3",
       },
-      service_name: o.clusterName,
+      service_name: ENVOY_DECODER_CLUSTER,
     },
     lb_policy: "MAGLEV",
     circuit_breakers: {
       // Every session holds one connection slot; above the cap datagrams are dropped and counted in upstream_cx_overflow.
-      thresholds: [{ priority: "DEFAULT", max_connections: o.maxConnections, track_remaining: true }],
+      thresholds: [{ priority: "DEFAULT", max_connections: plan.sizing.maxConnections, track_remaining: true }],
     },
   };
 }
@@ -256,10 +148,10 @@ export const PROMETHEUS_STATS_PATH = "/stats/prometheus";
  * with the query string removed (api/envoy/config/route/v3/route_components.proto, RouteMatch.path), so Prometheus'
  * `?usedonly` style parameters still reach the admin while `/stats/prometheus/../quitquitquit` does not match.
  */
-function statsListener(o: ResolvedOptions): HttpListener {
+function statsListener(plan: EnvoyPlan): HttpListener {
   return {
     name: "prometheus_stats",
-    address: { socket_address: { protocol: "TCP", address: "0.0.0.0", port_value: o.metricsPort } },
+    address: { socket_address: { protocol: "TCP", address: "0.0.0.0", port_value: plan.metricsPort } },
     filter_chains: [
       {
         filters: [
@@ -293,24 +185,24 @@ function statsListener(o: ResolvedOptions): HttpListener {
   };
 }
 
-function adminCluster(o: ResolvedOptions): StaticCluster {
+function adminCluster(plan: EnvoyPlan): StaticCluster {
   return {
     name: ADMIN_CLUSTER_NAME,
     type: "STATIC",
     connect_timeout: "1s",
     load_assignment: {
       cluster_name: ADMIN_CLUSTER_NAME,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } } }] }],
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: plan.adminPort } } } }] }],
     },
   };
 }
 
-export function renderEnvoyBootstrap(options: EnvoyBootstrapOptions): Bootstrap {
-  const o = resolveEnvoyBootstrapOptions(options);
+/** Envoy's bootstrap for a resolved plan (resolveEnvoyPlan): every value is checked there, none here. */
+export function renderEnvoyBootstrap(plan: EnvoyPlan): Bootstrap {
   return {
-    node: { id: o.nodeId, cluster: o.nodeId },
+    node: { id: ENVOY_NODE_ID, cluster: ENVOY_NODE_ID },
     // Admin has no authentication: loopback only (hostNetwork would otherwise expose it on the node).
-    admin: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } },
-    static_resources: { listeners: [listener(o), statsListener(o)], clusters: [cluster(o), adminCluster(o)] },
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: plan.adminPort } } },
+    static_resources: { listeners: [listener(plan), statsListener(plan)], clusters: [cluster(plan), adminCluster(plan)] },
   };
 }

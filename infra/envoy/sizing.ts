@@ -7,6 +7,8 @@
  * spreads devices evenly over the ingress nodes by hash, so one node carries its share of them.
  */
 
+import { PlanError, Problems } from "../problems";
+
 /** Multiplier over the expected sessions per node: covers uneven hashing, bursts and a node being drained. */
 export const DEFAULT_SESSION_HEADROOM = 1.5;
 
@@ -23,6 +25,9 @@ export const DEFAULT_BASE_FILE_DESCRIPTORS = 1024;
  * send, so a node cannot hold more sessions than this; past it, new sessions fail to send (seen in the lab).
  */
 export const DEFAULT_EPHEMERAL_PORTS = 28_232;
+
+/** What a sizing PlanError is about. */
+const SUBJECT = "Envoy session sizing";
 
 /** Largest value an Envoy UInt32Value (max_connections) can carry. */
 const UINT32_MAX = 4_294_967_295;
@@ -53,36 +58,24 @@ export interface SessionSizing {
   fileDescriptorLimit: number;
 }
 
-export class SessionSizingError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(`invalid Envoy session sizing input: ${problems.join("; ")}`);
-    this.name = "SessionSizingError";
-  }
+function positiveInteger(problems: Problems, path: string, value: number): void {
+  if (!(Number.isSafeInteger(value) && value > 0)) problems.add(path, `must be a positive integer, got ${String(value)}`);
 }
 
-function positiveIntegerProblem(name: string, value: number): string | undefined {
-  return Number.isSafeInteger(value) && value > 0 ? undefined : `${name} must be a positive integer, got ${String(value)}`;
-}
-
-function sizingProblems(input: SessionSizingInput, headroom: number, base: number): string[] {
-  const problems = [
-    positiveIntegerProblem("devices", input.devices),
-    positiveIntegerProblem("idleTimeoutSeconds", input.idleTimeoutSeconds),
-    positiveIntegerProblem("reportIntervalSeconds", input.reportIntervalSeconds),
-    positiveIntegerProblem("ingressNodes", input.ingressNodes),
-  ];
-  if (!Number.isFinite(headroom) || headroom < 1) {
-    problems.push(`headroom must be a finite number >= 1, got ${String(headroom)}`);
-  }
-  if (!Number.isSafeInteger(base) || base < 0) {
-    problems.push(`baseFileDescriptors must be a non-negative integer, got ${String(base)}`);
-  }
-  return problems.filter((p): p is string => p !== undefined);
+function sizingProblems(input: SessionSizingInput, headroom: number, base: number): Problems {
+  const problems = new Problems();
+  positiveInteger(problems, "devices", input.devices);
+  positiveInteger(problems, "idleTimeoutSeconds", input.idleTimeoutSeconds);
+  positiveInteger(problems, "reportIntervalSeconds", input.reportIntervalSeconds);
+  positiveInteger(problems, "ingressNodes", input.ingressNodes);
+  if (!Number.isFinite(headroom) || headroom < 1) problems.add("headroom", `must be a finite number >= 1, got ${String(headroom)}`);
+  if (!Number.isSafeInteger(base) || base < 0) problems.add("baseFileDescriptors", `must be a non-negative integer, got ${String(base)}`);
+  return problems;
 }
 
 function ceilDiv(numerator: number, denominator: number): number {
   if (!Number.isSafeInteger(numerator) || !Number.isSafeInteger(denominator)) {
-    throw new SessionSizingError([`sizing product ${numerator}/${denominator} is too large to compute exactly`]);
+    throw new PlanError(SUBJECT, [{ path: "devices", message: `sizing product ${numerator}/${denominator} is too large to compute exactly` }]);
   }
   return Math.floor((numerator + denominator - 1) / denominator);
 }
@@ -93,24 +86,31 @@ function ceilIgnoringRoundingNoise(value: number): number {
   return Math.ceil(Number(value.toPrecision(15)));
 }
 
+/**
+ * The session budget of one node for a fleet. Throws a PlanError whose problems are at the keys of
+ * SessionSizingInput; a budget that does not fit a node is reported at `ingressNodes`, the figure that fixes it.
+ */
 export function sizeEnvoySessions(input: SessionSizingInput): SessionSizing {
   const headroom = input.headroom ?? DEFAULT_SESSION_HEADROOM;
   const base = input.baseFileDescriptors ?? DEFAULT_BASE_FILE_DESCRIPTORS;
-  const problems = sizingProblems(input, headroom, base);
-  if (problems.length > 0) throw new SessionSizingError(problems);
+  sizingProblems(input, headroom, base).throwIfAny(SUBJECT);
 
   // Integer arithmetic keeps e.g. 250000 × 60/300 from landing a hair above 50000.
   const activeSeconds = Math.min(input.idleTimeoutSeconds, input.reportIntervalSeconds);
   const sessionsPerNode = ceilDiv(input.devices * activeSeconds, input.reportIntervalSeconds * input.ingressNodes);
   const maxConnections = ceilIgnoringRoundingNoise(sessionsPerNode * headroom);
   if (maxConnections > UINT32_MAX) {
-    throw new SessionSizingError([`max_connections ${maxConnections} exceeds the UInt32 limit ${UINT32_MAX}`]);
+    throw new PlanError(SUBJECT, [{ path: "ingressNodes", message: `max_connections ${maxConnections} exceeds the UInt32 limit ${UINT32_MAX}` }]);
   }
   const ephemeralPorts = input.ephemeralPorts ?? DEFAULT_EPHEMERAL_PORTS;
   if (maxConnections > ephemeralPorts) {
-    throw new SessionSizingError([
-      `${maxConnections} sessions per node (with headroom) exceed the ${ephemeralPorts} ephemeral ports a node has for ` +
-        "Envoy's upstream sockets: add ingress nodes or shorten the idle timeout",
+    throw new PlanError(SUBJECT, [
+      {
+        path: "ingressNodes",
+        message:
+          `${maxConnections} sessions per node (with headroom) exceed the ${ephemeralPorts} ephemeral ports a node has for ` +
+          "Envoy's upstream sockets: add ingress nodes or shorten the idle timeout",
+      },
     ]);
   }
   return { sessionsPerNode, maxConnections, fileDescriptorLimit: maxConnections + base };

@@ -1,4 +1,4 @@
-import type { ResolvedGatewayOptions } from "./options";
+import type { GatewayPlan } from "./plan";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
 import { readGatewayScript } from "./script-files";
 import { withShellParameters, type ShellParameter } from "./shell-parameters";
@@ -7,7 +7,7 @@ import { KILO_CONNECT_UNIT, NODE_EXPORTER_UNIT, STEERING_TIMER_UNIT } from "./un
 import { uplinkUnitName } from "./uplink";
 
 /** The variables scripts/first-boot.sh reads. */
-export function bootstrapParameters(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): ShellParameter[] {
+export function bootstrapParameters(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): ShellParameter[] {
   const tools = options.tools;
   return [
     { name: "KGCTL_URL", value: tools.kgctl.url, comment: `kgctl ${tools.kgctl.version}` },
@@ -32,6 +32,6 @@ export function bootstrapParameters(options: ResolvedGatewayOptions, paths: Gate
  * parameters rendered in. It installs kgctl and kubectl only if their sha256 sums match the pinned ones, applies the
  * kernel settings and the firewall, then starts the services.
  */
-export function renderBootstrapScript(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string {
+export function renderBootstrapScript(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string {
   return withShellParameters(readGatewayScript("first-boot.sh"), bootstrapParameters(options, paths));
 }

@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import { resolveGatewayOptions, type GatewayHostOptions, type ResolvedGatewayOptions } from "./options";
+import { checkGatewaySecrets, type GatewayPlan, type GatewaySecrets } from "./plan";
 import { renderBootstrapScript } from "./bootstrap";
 import { renderGatewayRuleset } from "./nftables";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
@@ -24,7 +24,7 @@ export interface CloudInitFile {
 export interface GatewayCloudConfig {
   readonly package_update: true;
   readonly packages: readonly string[];
-  readonly ntp: { readonly enabled: true; readonly ntp_client: "chrony"; readonly servers?: readonly string[] };
+  readonly ntp: { readonly enabled: true; readonly ntp_client: "chrony" };
   readonly write_files: readonly CloudInitFile[];
   readonly runcmd: ReadonlyArray<readonly string[]>;
 }
@@ -37,12 +37,12 @@ export const GATEWAY_PACKAGES = ["wireguard-tools", "nftables", "jq", "curl", "c
  * agent writes to, stated rather than left to the package default, and the port the firewall opens on the Kilo
  * interface only (it listens on every address; nftables' input chain is what keeps it off the public side).
  */
-export function renderNodeExporterDefaults(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string {
+export function renderNodeExporterDefaults(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string {
   return `# Written by iot-udp-ingress (cloud-init).\nARGS="--collector.textfile.directory=${paths.textfileDir} --web.listen-address=:${options.metrics.nodeExporterPort}"\n`;
 }
 
 /** Every file the gateway VM gets, with its mode: secrets (kubeconfig, private keys) 0600, scripts 0755. */
-export function gatewayFiles(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): CloudInitFile[] {
+export function gatewayFiles(options: GatewayPlan, secrets: GatewaySecrets, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): CloudInitFile[] {
   const file = (path: string, content: string, permissions: CloudInitFile["permissions"]): CloudInitFile => ({
     path,
     content,
@@ -51,10 +51,10 @@ export function gatewayFiles(options: ResolvedGatewayOptions, paths: GatewayPath
     defer: true,
   });
   return [
-    file(paths.kubeconfig, options.kubeconfig, "0600"),
+    file(paths.kubeconfig, secrets.kubeconfig, "0600"),
     // kgctl parses the file as exactly one base64 key: a trailing newline makes it fail.
-    file(paths.kiloPrivateKey, options.kiloPrivateKey, "0600"),
-    file(`${paths.wireguardDir}/${options.uplink.interfaceName}.conf`, renderUplinkConfig(options), "0600"),
+    file(paths.kiloPrivateKey, secrets.kiloPrivateKey, "0600"),
+    file(`${paths.wireguardDir}/${options.uplink.interfaceName}.conf`, renderUplinkConfig(options, secrets.uplinkPrivateKey), "0600"),
     file(paths.nftablesConf, renderGatewayRuleset(options), "0755"),
     file(paths.sysctlConf, renderSysctlConf(options), "0644"),
     file(paths.modprobeConf, renderConntrackModprobeConf(options), "0644"),
@@ -67,12 +67,12 @@ export function gatewayFiles(options: ResolvedGatewayOptions, paths: GatewayPath
   ];
 }
 
-export function buildGatewayCloudConfig(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): GatewayCloudConfig {
+export function buildGatewayCloudConfig(options: GatewayPlan, secrets: GatewaySecrets, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): GatewayCloudConfig {
   return {
     package_update: true,
     packages: [...GATEWAY_PACKAGES],
-    ntp: { enabled: true, ntp_client: "chrony", ...(options.ntpServers.length > 0 ? { servers: options.ntpServers } : {}) },
-    write_files: gatewayFiles(options, paths),
+    ntp: { enabled: true, ntp_client: "chrony" },
+    write_files: gatewayFiles(options, secrets, paths),
     runcmd: [[paths.bootstrapScript]],
   };
 }
@@ -84,8 +84,9 @@ export function serializeCloudConfig(config: GatewayCloudConfig): string {
 
 /**
  * The gateway VM's cloud-init user data. It carries the kubeconfig and private keys in clear: the caller must keep
- * the result secret. Throws `GatewayOptionsError` listing every invalid option.
+ * the result secret. Throws a PlanError when a secret is not what kgctl and wg-quick can read.
  */
-export function renderGatewayCloudInit(options: GatewayHostOptions): string {
-  return serializeCloudConfig(buildGatewayCloudConfig(resolveGatewayOptions(options)));
+export function renderGatewayCloudInit(plan: GatewayPlan, secrets: GatewaySecrets): string {
+  checkGatewaySecrets(secrets);
+  return serializeCloudConfig(buildGatewayCloudConfig(plan, secrets));
 }

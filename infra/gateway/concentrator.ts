@@ -1,4 +1,4 @@
-import type { ResolvedGatewayOptions } from "./options";
+import type { GatewayPlan } from "./plan";
 
 /** What one concentrator must configure for its WireGuard peer "gateway": the AllowedIPs for each rewrite setting. */
 export interface ConcentratorGatewayPeer {
@@ -17,7 +17,7 @@ export interface ConcentratorGatewayPeer {
  *   - with the rewrite off, the pod CIDR: downlinks leave with the decoder pod's address as source.
  * The concentrator routes the same prefixes into the tunnel, and routes its device subnets to the devices.
  */
-export function concentratorGatewayPeers(options: ResolvedGatewayOptions): ConcentratorGatewayPeer[] {
+export function concentratorGatewayPeers(options: GatewayPlan): ConcentratorGatewayPeer[] {
   const own = [...new Set([options.ingress.address, options.uplink.address])].map((address) => `${address}/32`);
   const rewriteOn = own;
   const rewriteOff = [...own, options.podCidr];

@@ -1,4 +1,4 @@
-export * from "./options";
+export * from "./plan";
 export { DEFAULT_GATEWAY_PATHS } from "./paths";
 export type { GatewayPaths } from "./paths";
 export {

@@ -1,4 +1,4 @@
-import type { ResolvedGatewayOptions } from "./options";
+import type { GatewayPlan } from "./plan";
 
 /*
  * A small typed model of an nftables ruleset, rendered to the text `nft -f` reads. Rules stay one line of nft
@@ -132,7 +132,7 @@ function quote(text: string): string {
 }
 
 /** Every address and port the gateway's own ruleset names, derived from the options. */
-export function buildGatewayRuleset(options: ResolvedGatewayOptions): NftTable[] {
+export function buildGatewayRuleset(options: GatewayPlan): NftTable[] {
   const uplink = `"${options.uplink.interfaceName}"`;
   const kilo = `"${options.kilo.interfaceName}"`;
   const concentratorSources = [...new Set(options.uplink.concentrators.flatMap((c) => c.sourceCidrs))];
@@ -283,6 +283,6 @@ export function nftPortSet(ports: readonly number[]): string {
 }
 
 /** The gateway's `/etc/nftables.conf`. */
-export function renderGatewayRuleset(options: ResolvedGatewayOptions): string {
+export function renderGatewayRuleset(options: GatewayPlan): string {
   return renderNftRuleset(buildGatewayRuleset(options));
 }

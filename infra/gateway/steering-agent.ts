@@ -1,5 +1,5 @@
 import { NAT_TABLE, STEER_CHAIN, STEER_MAP } from "./nftables";
-import type { ResolvedGatewayOptions } from "./options";
+import type { GatewayPlan } from "./plan";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
 import { readGatewayScript } from "./script-files";
 import { withShellParameters, type ShellParameter } from "./shell-parameters";
@@ -25,7 +25,7 @@ export const MESH_STATUS_FILE = "mesh-status.json";
  * config: three kgctl resync periods (kgctl connect re-applies the peer config every period; cmd/kgctl/connect_linux.go
  * `--resync-period`), and at least a minute, so a node that joins is routed by the next sync without a report.
  */
-export function meshStaleAfterSeconds(options: ResolvedGatewayOptions): number {
+export function meshStaleAfterSeconds(options: GatewayPlan): number {
   return Math.max(60, 3 * options.kilo.resyncPeriodSeconds);
 }
 
@@ -34,7 +34,7 @@ export function meshStaleAfterSeconds(options: ResolvedGatewayOptions): number {
  * (the decision program is a file of its own, scripts/steering-targets.jq), so the agent is one file that tests and
  * the lab can run wherever they write it.
  */
-export function steeringAgentParameters(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): ShellParameter[] {
+export function steeringAgentParameters(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): ShellParameter[] {
   const s = options.steering;
   return [
     { name: "KUBECTL", value: paths.kubectl },
@@ -87,6 +87,6 @@ export function steeringAgentParameters(options: ResolvedGatewayOptions, paths: 
  * rule) with its parameters rendered in. `sync` refreshes the map once; `render` turns a decision on stdin into the
  * nft transaction.
  */
-export function renderSteeringAgentScript(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string {
+export function renderSteeringAgentScript(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string {
   return withShellParameters(readGatewayScript("steering-agent.sh"), steeringAgentParameters(options, paths));
 }

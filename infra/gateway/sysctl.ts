@@ -1,4 +1,4 @@
-import type { ResolvedGatewayOptions } from "./options";
+import type { GatewayPlan } from "./plan";
 
 /** Smallest connection tracking table the gateway runs with, whatever the device count. */
 export const MIN_CONNTRACK_MAX = 65_536;
@@ -35,7 +35,7 @@ export interface Sysctl {
   readonly reason: string;
 }
 
-export function gatewaySysctls(options: ResolvedGatewayOptions): Sysctl[] {
+export function gatewaySysctls(options: GatewayPlan): Sysctl[] {
   const conntrackMax = conntrackMaxFor(options.devices.expectedCount);
   const udpTimeout = udpTimeoutFor(options.devices.reportIntervalSeconds);
   const buffers = options.networkBuffers;
@@ -67,7 +67,7 @@ export function gatewaySysctls(options: ResolvedGatewayOptions): Sysctl[] {
 }
 
 /** The sysctl.d(5) file. */
-export function renderSysctlConf(options: ResolvedGatewayOptions): string {
+export function renderSysctlConf(options: GatewayPlan): string {
   const lines = ["# IoT UDP ingress gateway"];
   for (const sysctl of gatewaySysctls(options)) {
     lines.push(`# ${sysctl.reason}`, `${sysctl.key} = ${sysctl.value}`);
@@ -76,7 +76,7 @@ export function renderSysctlConf(options: ResolvedGatewayOptions): string {
 }
 
 /** modprobe.d(5) options: the hash table size of nf_conntrack is a module parameter. */
-export function renderConntrackModprobeConf(options: ResolvedGatewayOptions): string {
+export function renderConntrackModprobeConf(options: GatewayPlan): string {
   const buckets = conntrackBucketsFor(conntrackMaxFor(options.devices.expectedCount));
   return `# Hash buckets for the connection tracking table (a quarter of nf_conntrack_max)\noptions nf_conntrack hashsize=${buckets}\n`;
 }

@@ -1,5 +1,5 @@
 import { basename } from "path";
-import type { ResolvedGatewayOptions } from "./options";
+import type { GatewayPlan } from "./plan";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
 import { shellQuote } from "./shell-parameters";
 
@@ -26,7 +26,7 @@ export const NODE_EXPORTER_UNIT = "prometheus-node-exporter.service";
  * get the private key whose public half is in the Peer and the tunnel address (its defaults are a fresh key and
  * 10.10.10.10/32), and must not clean up on exit: a restart would otherwise tear the interface and routes down.
  */
-export function kgctlConnectArgs(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string[] {
+export function kgctlConnectArgs(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): string[] {
   const args = [
     "connect",
     options.peerName,
@@ -46,12 +46,10 @@ export function kgctlConnectArgs(options: ResolvedGatewayOptions, paths: Gateway
     `${options.kilo.resyncPeriodSeconds}s`,
     "--clean-up=false",
   ];
-  if (options.kilo.meshGranularity !== undefined) args.push("--mesh-granularity", options.kilo.meshGranularity);
-  if (options.kilo.topologyLabel !== undefined) args.push("--topology-label", options.kilo.topologyLabel);
   return args;
 }
 
-export function kiloConnectUnit(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile {
+export function kiloConnectUnit(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile {
   const command = [paths.kgctl, ...kgctlConnectArgs(options, paths)].map(systemdWord).join(" ");
   return {
     name: KILO_CONNECT_UNIT,
@@ -117,7 +115,7 @@ export function steeringAgentServiceUnit(paths: GatewayPaths = DEFAULT_GATEWAY_P
   };
 }
 
-export function steeringAgentTimerUnit(options: ResolvedGatewayOptions): SystemdUnitFile {
+export function steeringAgentTimerUnit(options: GatewayPlan): SystemdUnitFile {
   return {
     name: STEERING_TIMER_UNIT,
     sections: [
@@ -137,7 +135,7 @@ export function steeringAgentTimerUnit(options: ResolvedGatewayOptions): Systemd
 }
 
 /** Every unit the gateway installs, by file name. */
-export function gatewayUnits(options: ResolvedGatewayOptions, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile[] {
+export function gatewayUnits(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile[] {
   return [kiloConnectUnit(options, paths), steeringAgentServiceUnit(paths), steeringAgentTimerUnit(options)];
 }
 

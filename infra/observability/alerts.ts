@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import { ENVOY_BOOTSTRAP_DEFAULTS } from "../envoy/bootstrap";
+import { ENVOY_DECODER_CLUSTER, ENVOY_STAT_PREFIX } from "../envoy/bootstrap";
 
 /**
  * The alerts on the data path, as a Prometheus rules file (and the same groups for a PrometheusRule). Metric names:
@@ -14,9 +14,9 @@ export interface AlertRuleOptions {
   steeringIntervalSeconds: number;
   /** The WireGuard interface of the device uplink on the gateway. */
   uplinkInterface: string;
-  /** udp_proxy stat_prefix. Default: ENVOY_BOOTSTRAP_DEFAULTS.statPrefix ("iot_udp"). */
+  /** udp_proxy stat_prefix. Default: the bootstrap's, ENVOY_STAT_PREFIX ("iot_udp"). */
   statPrefix?: string;
-  /** Envoy cluster of the decoders. Default: ENVOY_BOOTSTRAP_DEFAULTS.clusterName ("decoder"). */
+  /** Envoy cluster of the decoders. Default: the bootstrap's, ENVOY_DECODER_CLUSTER ("decoder"). */
   clusterName?: string;
 }
 
@@ -47,8 +47,8 @@ export function buildAlertRules(options: AlertRuleOptions): RulesFile {
     throw new AlertRuleOptionsError(`steeringIntervalSeconds must be a positive integer, got ${steeringIntervalSeconds}`);
   }
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(uplinkInterface)) throw new AlertRuleOptionsError(`uplinkInterface must be an interface name, got "${uplinkInterface}"`);
-  const udp = `envoy_udp_prefix="${options.statPrefix ?? ENVOY_BOOTSTRAP_DEFAULTS.statPrefix}"`;
-  const cluster = `envoy_cluster_name="${options.clusterName ?? ENVOY_BOOTSTRAP_DEFAULTS.clusterName}"`;
+  const udp = `envoy_udp_prefix="${options.statPrefix ?? ENVOY_STAT_PREFIX}"`;
+  const cluster = `envoy_cluster_name="${options.clusterName ?? ENVOY_DECODER_CLUSTER}"`;
   return {
     groups: [
       {

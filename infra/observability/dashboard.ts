@@ -1,4 +1,4 @@
-import { ENVOY_BOOTSTRAP_DEFAULTS } from "../envoy/bootstrap";
+import { ENVOY_DECODER_CLUSTER, ENVOY_STAT_PREFIX } from "../envoy/bootstrap";
 
 /**
  * The Grafana dashboard of the data path, rendered from code so that its expressions use only the series this project
@@ -11,9 +11,9 @@ import { ENVOY_BOOTSTRAP_DEFAULTS } from "../envoy/bootstrap";
  * `.ts`, so `require("./dashboard")` under `pulumi preview` would load the JSON instead of this module.
  */
 export interface DashboardOptions {
-  /** udp_proxy stat_prefix of the bootstrap. Default: ENVOY_BOOTSTRAP_DEFAULTS.statPrefix (`iot_udp`). */
+  /** udp_proxy stat_prefix of the bootstrap. Default: the bootstrap's, ENVOY_STAT_PREFIX (`iot_udp`). */
   statPrefix?: string;
-  /** Envoy cluster of the decoders. Default: ENVOY_BOOTSTRAP_DEFAULTS.clusterName (`decoder`). */
+  /** Envoy cluster of the decoders. Default: the bootstrap's, ENVOY_DECODER_CLUSTER (`decoder`). */
   clusterName?: string;
 }
 
@@ -208,8 +208,8 @@ function panelSpecs(udp: string, cluster: string): PanelSpec[] {
 
 /** The dashboard as an object, for the ConfigMap and the checked-in file. */
 export function buildDashboard(options: DashboardOptions = {}): Dashboard {
-  const statPrefix = options.statPrefix ?? ENVOY_BOOTSTRAP_DEFAULTS.statPrefix;
-  const clusterName = options.clusterName ?? ENVOY_BOOTSTRAP_DEFAULTS.clusterName;
+  const statPrefix = options.statPrefix ?? ENVOY_STAT_PREFIX;
+  const clusterName = options.clusterName ?? ENVOY_DECODER_CLUSTER;
   for (const [key, value] of Object.entries({ statPrefix, clusterName })) {
     if (!STAT_NAME.test(value)) throw new DashboardOptionsError(`${key} must be an Envoy stat name (letters, digits, _), got ${JSON.stringify(value)}`);
   }

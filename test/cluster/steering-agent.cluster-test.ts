@@ -8,13 +8,12 @@ import {
   STEERING_TARGETS_JQ,
   renderGatewayRuleset,
   renderSteeringAgentScript,
-  resolveGatewayOptions,
   type GatewayPaths,
   type SteeringTarget,
 } from "../../infra/gateway";
 import { generateKeyPair } from "../../infra/wireguard";
 import { ENVOY_POD_SELECTOR } from "../../components";
-import { gatewayOptions } from "../gateway/support/options";
+import { gatewayPlan, withInterfaceNames } from "../gateway/support/plan";
 import { assignBuckets, steeringAddressOfPodCidr } from "../gateway/support/steering-oracle";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "../gateway/support/netns";
 import { requireTool, run } from "../gateway/support/tools";
@@ -55,9 +54,8 @@ import {
 const KILO_IFACE = `kcl${process.pid % 100000}`;
 const POLL_MS = 500;
 const ns = uniqueNetnsName("steer");
-const options = resolveGatewayOptions(
-  gatewayOptions({
-    kilo: { interfaceName: KILO_IFACE },
+const options = withInterfaceNames(
+  gatewayPlan({
     steering: {
       ingressNodeLabel: WIRING.ingressNodeLabel,
       envoyNamespace: WIRING.ingressNamespace,
@@ -66,6 +64,7 @@ const options = resolveGatewayOptions(
       decoderServiceName: WIRING.decoderService,
     },
   }),
+  { kilo: KILO_IFACE },
 );
 
 let work = "";

@@ -18,6 +18,18 @@ beforeAll(async () => {
 });
 beforeEach(() => recorded.splice(0));
 
+/** The `path: reason` lines of the InputPropertiesError `create` throws. */
+function inputErrorsOf(create: () => unknown): string[] {
+  let thrown: unknown;
+  try {
+    create();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(pulumi.InputPropertiesError.isInstance(thrown)).toBe(true);
+  return (thrown as pulumi.InputPropertiesError).errors.map((e) => `${e.propertyPath}: ${e.reason}`);
+}
+
 function createDecoder(downlinkPorts: number[] = [5683], egress?: import("../../components").DecoderEgressRule[]) {
   const service = new components.DecoderService("dec", { namespace: "iot-decoder", createNamespace: true, port: 5683 });
   const deployment = new components.DecoderDeployment("dec", {
@@ -176,32 +188,74 @@ describe("DecoderDeployment", () => {
   it.each([
     [{ to: [], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to: must name at least one destination (an empty list allows every destination)"],
     [{ to: [{ cidr: "172.16.16.0/22" }], ports: [] }, "egress[0].ports: must name at least one port (an empty list allows every port)"],
-    [{ to: [{ cidr: "172.16.16.1/22" }], ports: [{ protocol: "TCP" as const, port: 443 }] }, 'egress[0].to[0].cidr: "172.16.16.1/22" has host bits set'],
+    [{ to: [{ cidr: "172.16.16.1/22" }], ports: [{ protocol: "TCP" as const, port: 443 }] }, 'egress[0].to[0].cidr: "172.16.16.1/22" has host bits set; the network is 172.16.16.0/22'],
     [
       { to: [{ cidr: "0.0.0.0/0" }], ports: [{ protocol: "TCP" as const, port: 443 }] },
-      "egress[0].to[0].cidr: 0.0.0.0/0 overlaps the device subnet 10.128.0.0/14; traffic to devices is limited to downlinkPorts (add it to except)",
+      [
+        "egress[0].to[0].cidr: 0.0.0.0/0 overlaps the device subnet 10.128.0.0/14; traffic to devices is limited to downlinkPorts (add it to except)",
+        "egress[0].to[0].cidr: 0.0.0.0/0 overlaps the device subnet 10.160.0.0/16; traffic to devices is limited to downlinkPorts (add it to except)",
+      ],
     ],
     [
       { to: [{ cidr: "10.0.0.0/8", except: ["10.128.0.0/14"] }], ports: [{ protocol: "TCP" as const, port: 443 }] },
-      "egress[0].to[0].cidr: 10.0.0.0/8 overlaps the device subnet 10.160.0.0/16",
+      "egress[0].to[0].cidr: 10.0.0.0/8 overlaps the device subnet 10.160.0.0/16; traffic to devices is limited to downlinkPorts (add it to except)",
     ],
     [{ to: [{ cidr: "172.16.0.0/16", except: ["172.17.0.0/24"] }], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to[0].except[0]: 172.17.0.0/24 is not inside 172.16.0.0/16"],
-    [{ to: [{ namespaceSelector: {} }], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to[0]: needs a non-empty namespaceSelector or podSelector"],
-    [{ to: [{}], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to[0]: needs a non-empty namespaceSelector or podSelector"],
+    [{ to: [{ namespaceSelector: {} }], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to[0]: needs a non-empty namespaceSelector or podSelector (an empty selector matches everything)"],
+    [{ to: [{}], ports: [{ protocol: "TCP" as const, port: 443 }] }, "egress[0].to[0]: needs a non-empty namespaceSelector or podSelector (an empty selector matches everything)"],
     [{ to: [{ cidr: "172.16.16.0/22" }], ports: [{ protocol: "TCP" as const, port: 0 }] }, "egress[0].ports[0].port: must be a port in 1-65535, got 0"],
     [{ to: [{ cidr: "172.16.16.0/22" }], ports: [{ protocol: "TCP" as const, port: 443, endPort: 80 }] }, "egress[0].ports[0].endPort: must be a port in 443-65535, got 80"],
     [{ to: [{ cidr: "172.16.16.0/22" }], ports: [{ protocol: "ICMP" as "TCP", port: 1 }] }, "egress[0].ports[0].protocol: must be TCP, UDP or SCTP, got ICMP"],
   ])("rejects the egress rule %j", (rule, problem) => {
-    let thrown: unknown;
-    try {
-      createDecoder([5683], [rule]);
-    } catch (error) {
-      thrown = error;
-    }
     // Reported the Pulumi way, with the property path, so the engine prints it next to the resource.
-    expect(pulumi.InputPropertiesError.isInstance(thrown)).toBe(true);
-    const errors = (thrown as pulumi.InputPropertiesError).errors.map((e) => `${e.propertyPath}: ${e.reason}`);
-    expect(errors.some((line) => line.startsWith(problem))).toBe(true);
+    expect(inputErrorsOf(() => createDecoder([5683], [rule]))).toStrictEqual([problem].flat());
+  });
+
+  it("reports every bad egress rule at once, each at its property path, before creating the decoders", async () => {
+    const errors = inputErrorsOf(() =>
+      createDecoder(
+        [5683],
+        [
+          { to: [{ cidr: "172.16.16.0/22" }], ports: [] },
+          { to: [{ cidr: "0.0.0.0/0", except: ["10.128.0.0/14"] }, { podSelector: {} }], ports: [{ protocol: "TCP", port: 443, endPort: 80 }] },
+        ],
+      ),
+    );
+    expect(errors).toStrictEqual([
+      "egress[0].ports: must name at least one port (an empty list allows every port)",
+      "egress[1].to[0].cidr: 0.0.0.0/0 overlaps the device subnet 10.160.0.0/16; traffic to devices is limited to downlinkPorts (add it to except)",
+      "egress[1].to[1]: needs a non-empty namespaceSelector or podSelector (an empty selector matches everything)",
+      "egress[1].ports[0].endPort: must be a port in 443-65535, got 80",
+    ]);
+    await settle();
+    expect(recorded.some((resource) => resource.type === "kubernetes:apps/v1:Deployment")).toBe(false);
+  });
+
+  it("defaults the name, ports and resources from DECODER_DEFAULTS, in the Service and the Deployment alike", async () => {
+    const service = new components.DecoderService("plain", { namespace: "iot-decoder" });
+    new components.DecoderDeployment("plain", {
+      namespace: service.namespace,
+      selectorLabels: service.selectorLabels,
+      image: "rg.fr-par.scw.cloud/iot/decoder:1.8.0",
+      replicas: 2,
+      placement,
+      deviceSubnets: ["10.128.0.0/14"],
+    });
+    await settle();
+    const serviceInputs = onlyResource(recorded, "kubernetes:core/v1:Service").inputs as any;
+    expect(serviceInputs.metadata).toMatchObject({ name: "decoder" });
+    expect(serviceInputs.spec.ports).toEqual([{ name: "udp", protocol: "UDP", port: 5683, targetPort: "udp" }]);
+    expect(await valueOf(service.port)).toBe(5683);
+    const deployment = onlyResource(recorded, "kubernetes:apps/v1:Deployment").inputs as any;
+    expect(deployment.metadata.name).toBe("decoder");
+    const [container] = deployment.spec.template.spec.containers;
+    expect(container.ports).toEqual([
+      { name: "udp", containerPort: 5683, protocol: "UDP" },
+      { name: "health", containerPort: 8080, protocol: "TCP" },
+    ]);
+    expect(container.resources).toEqual({ requests: { cpu: "250m", memory: "128Mi" }, limits: { memory: "256Mi" } });
+    const policy = onlyResource(recorded, "kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs as any;
+    expect(policy.spec.ingress).toEqual([{ from: [{ ipBlock: { cidr: "10.128.0.0/14" } }], ports: [{ protocol: "UDP", port: 5683 }] }]);
   });
 
   it("allows no downlink when no downlink port is configured", async () => {

@@ -39,6 +39,19 @@ beforeAll(() => {
 }, ENVOY_API_BUILD_TIMEOUT_MS);
 beforeEach(() => recorded.splice(0));
 
+/** What `create` throws, as Pulumi reports bad args: the InputPropertiesError's message and `path: reason` lines. */
+function inputErrorsOf(create: () => unknown): { message: string; errors: string[] } {
+  let thrown: unknown;
+  try {
+    create();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(pulumi.InputPropertiesError.isInstance(thrown)).toBe(true);
+  const error = thrown as pulumi.InputPropertiesError;
+  return { message: error.message, errors: error.errors.map((e) => `${e.propertyPath}: ${e.reason}`) };
+}
+
 function daemonSetPodSpec(): any {
   return (onlyResource(recorded, "kubernetes:apps/v1:DaemonSet").inputs as any).spec.template.spec;
 }
@@ -112,13 +125,13 @@ describe("EnvoyUdpIngress", () => {
     });
   });
 
-  it("refuses to proxy without device subnets or with a malformed one", () => {
-    expect(() => new components.EnvoyUdpIngress("none", args({ deviceSubnets: [] }))).toThrow(
-      "invalid Envoy bootstrap options: sourceCidrs must list at least one device subnet",
-    );
-    expect(() => new components.EnvoyUdpIngress("typo", args({ deviceSubnets: ["10.128.0.1/14"] }))).toThrow(
-      'sourceCidrs[0]: "10.128.0.1/14" has host bits set; the network is 10.128.0.0/14',
-    );
+  it("refuses to proxy without device subnets or with a malformed one, naming the property", () => {
+    expect(inputErrorsOf(() => new components.EnvoyUdpIngress("none", args({ deviceSubnets: [] }))).errors).toStrictEqual([
+      "deviceSubnets: must list at least one device subnet",
+    ]);
+    expect(inputErrorsOf(() => new components.EnvoyUdpIngress("typo", args({ deviceSubnets: ["10.128.0.1/14"] }))).errors).toStrictEqual([
+      'deviceSubnets[0]: "10.128.0.1/14" has host bits set; the network is 10.128.0.0/14',
+    ]);
   });
 
   it("ships every EDS sidecar file in its ConfigMap", async () => {
@@ -216,10 +229,13 @@ describe("EnvoyUdpIngress", () => {
     await settle();
   });
 
-  it("refuses a fleet it cannot size", () => {
-    expect(() => new components.EnvoyUdpIngress("bad", args({ sessions: { devices: 1000, reportIntervalSeconds: 60, ingressNodes: 0 } }))).toThrow(
-      "ingressNodes must be a positive integer",
-    );
+  it("refuses a fleet it cannot size, naming the property", () => {
+    const bad = () => new components.EnvoyUdpIngress("bad", args({ sessions: { devices: 1000, reportIntervalSeconds: 60, ingressNodes: 0 } }));
+    expect(inputErrorsOf(bad).errors).toStrictEqual(["sessions.ingressNodes: must be a positive integer, got 0"]);
+    const tooMany = () => new components.EnvoyUdpIngress("full", args({ idleTimeoutSeconds: 300 }));
+    expect(inputErrorsOf(tooMany).errors).toStrictEqual([
+      "sessions.ingressNodes: 93750 sessions per node (with headroom) exceed the 28232 ephemeral ports a node has for Envoy's upstream sockets: add ingress nodes or shorten the idle timeout",
+    ]);
   });
 
   it("exposes only the stats listener on the metrics port and annotates the pods for scraping by default", async () => {
@@ -258,20 +274,55 @@ describe("EnvoyUdpIngress", () => {
   });
 
   it.each([
-    [{ metricsPort: 5683 }, "metricsPort: must differ from listenerPort (5683)"],
-    [{ metricsPort: 9911, adminPort: 9911 }, "metricsPort: must differ from adminPort (9911)"],
-    [{ metricsPort: 0 }, "metricsPort: must be an integer port in [1, 65535], got 0"],
+    [{ metricsPort: 5683 }, "metricsPort: must differ from listenerPort (5683), the device port"],
+    [{ metricsPort: 9911, adminPort: 9911 }, "metricsPort: must differ from adminPort (9911): the admin stays on loopback"],
+    [{ metricsPort: 0 }, "metricsPort: must be an integer from 1 to 65535"],
     [{ metrics: { scrape: "serviceMonitor" as "podMonitor" } }, 'metrics.scrape: must be one of annotations, podMonitor, got "serviceMonitor"'],
   ])("rejects metrics arguments %j with their property path", (override, problem) => {
-    let thrown: unknown;
-    try {
-      new components.EnvoyUdpIngress("bad", args(override));
-    } catch (error) {
-      thrown = error;
-    }
-    expect(pulumi.InputPropertiesError.isInstance(thrown)).toBe(true);
-    const errors = (thrown as pulumi.InputPropertiesError).errors.map((e) => `${e.propertyPath}: ${e.reason}`);
-    expect(errors.some((line) => line.startsWith(problem))).toBe(true);
+    expect(inputErrorsOf(() => new components.EnvoyUdpIngress("bad", args(override))).errors).toStrictEqual([problem]);
+  });
+
+  it("reports every bad argument at once, each at its property path, before creating anything", async () => {
+    const bad = () =>
+      new components.EnvoyUdpIngress(
+        "bad",
+        args({ listenerPort: 70000, deviceSubnets: ["10.128.0.0/14", "10.128.0.0/14"], concurrency: 0, adminPort: 9902 }),
+      );
+    const { message, errors } = inputErrorsOf(bad);
+    expect(errors).toStrictEqual([
+      "listenerPort: must be an integer from 1 to 65535",
+      "deviceSubnets[1]: 10.128.0.0/14 is listed twice",
+      "concurrency: must be an integer from 1 to 4294967295",
+      "metricsPort: must differ from adminPort (9902): the admin stays on loopback",
+    ]);
+    expect(message.split("\n")[0]).toBe("invalid EnvoyUdpIngress args:");
+    await settle();
+    expect(recorded.map((resource) => resource.type)).toStrictEqual(["iot-udp-ingress:index:EnvoyUdpIngress"]);
+  });
+
+  it("mounts the one EDS directory the bootstrap watches into both containers, and gives the sidecar its file", async () => {
+    const ingress = new components.EnvoyUdpIngress("ingress", args());
+    await settle();
+    const spec = daemonSetPodSpec();
+    const eds = parse(ingress.bootstrap).static_resources.clusters[0].eds_cluster_config.eds_config.path_config_source;
+    expect(eds).toEqual({ path: "/var/run/envoy-eds/endpoints.json", watched_directory: { path: "/var/run/envoy-eds" } });
+    expect(spec.initContainers[0].volumeMounts).toContainEqual({ name: "eds", mountPath: eds.watched_directory.path });
+    expect(spec.containers[0].volumeMounts).toContainEqual({ name: "eds", mountPath: eds.watched_directory.path, readOnly: true });
+    expect(spec.initContainers[0].env).toContainEqual({ name: "EDS_PATH", value: eds.path });
+    expect(spec.volumes).toContainEqual({ name: "eds", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } });
+  });
+
+  it("gives Envoy the default resources unless told otherwise", async () => {
+    new components.EnvoyUdpIngress("ingress", args());
+    new components.EnvoyUdpIngress("small", args({ resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "128Mi" } } }));
+    await settle();
+    const resources = recorded
+      .filter((resource) => resource.type === "kubernetes:apps/v1:DaemonSet")
+      .map((resource) => [resource.name, (resource.inputs as any).spec.template.spec.containers[0].resources]);
+    expect(resources).toEqual([
+      ["ingress-daemonset", { requests: { cpu: "500m", memory: "256Mi" }, limits: { memory: "1Gi" } }],
+      ["small-daemonset", { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "128Mi" } }],
+    ]);
   });
 
   it("produces objects that pass the Kubernetes schema", async () => {

@@ -71,9 +71,9 @@ describe("WireguardGateway with externalHost", () => {
 
   it("rejects the VM's settings next to it, each by its property path", () => {
     expect(propertyErrors(() => new components.WireguardGateway("gw", externalArgs({ zone: "fr-par-2", image: "ubuntu_noble", protectPublicIp: true })))).toEqual([
-      "zone: only applies to the VM the component creates, not with externalHost",
-      "image: only applies to the VM the component creates, not with externalHost",
-      "protectPublicIp: only applies to the VM the component creates, not with externalHost",
+      "zone: does not apply with externalHost: no VM is created",
+      "image: does not apply with externalHost: no VM is created",
+      "protectPublicIp: does not apply with externalHost: no VM is created",
     ]);
   });
 

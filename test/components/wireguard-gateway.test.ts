@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { parse } from "yaml";
+import { resolveGatewayPlan } from "../../infra/gateway";
 import { keyPairFromRandomBytes } from "../../infra/wireguard";
 import { GATEWAY_ARGS } from "./support/gateway-args";
 import { kiloPeerProblems } from "../support/kilo-peer-schema";
@@ -28,6 +29,17 @@ function expectedKeys(name: string) {
 }
 
 const ARGS = GATEWAY_ARGS;
+
+/** The `propertyPath: reason` lines of the InputPropertiesError the component throws for `args`, or none. */
+function argProblems(args: import("../../components").WireguardGatewayArgs, name = "gwbad"): string[] {
+  try {
+    new components.WireguardGateway(name, args);
+  } catch (error) {
+    if (pulumi.InputPropertiesError.isInstance(error)) return error.errors.map((entry) => `${entry.propertyPath}: ${entry.reason}`);
+    throw error;
+  }
+  return [];
+}
 
 beforeAll(async () => {
   recorded = recordResources();
@@ -83,7 +95,8 @@ describe("WireguardGateway", () => {
   });
 
   it("closes SSH entirely without admin networks", () => {
-    const rules = components.gatewayInboundRules({ ...ARGS, adminCidrs: undefined }, 51820, 51821);
+    const plan = resolveGatewayPlan({ ...ARGS, adminCidrs: undefined, peerName: "gw", cluster: { podCidr: ARGS.cluster.podCidr } });
+    const rules = components.gatewayInboundRules(plan);
     expect(rules.filter((rule) => rule.port === 22)).toEqual([]);
   });
 
@@ -244,16 +257,9 @@ describe("WireguardGateway metrics for the Prometheus Operator", () => {
   });
 
   it("rejects an unknown scrape mode with its property path", () => {
-    let thrown: unknown;
-    try {
-      new components.WireguardGateway("gwbad", { ...ARGS, metrics: { scrape: "podMonitor" as "serviceMonitor" } });
-    } catch (error) {
-      thrown = error;
-    }
-    expect(pulumi.InputPropertyError.isInstance(thrown)).toBe(true);
-    expect(`${(thrown as pulumi.InputPropertyError).propertyPath}: ${(thrown as pulumi.InputPropertyError).reason}`).toBe(
+    expect(argProblems({ ...ARGS, metrics: { scrape: "podMonitor" as "serviceMonitor" } })).toEqual([
       'metrics.scrape: must be one of annotations, serviceMonitor, got "podMonitor"',
-    );
+    ]);
   });
 });
 
@@ -281,18 +287,11 @@ describe("WireguardGateway secret rotation and VM replacement", () => {
   });
 
   it("rejects rotation labels that cannot be part of a Secret name", () => {
-    const pathOf = (rotation: import("../../components/wireguard-gateway").GatewayRotationArgs): string | undefined => {
-      try {
-        components.checkRotation(rotation);
-      } catch (error) {
-        return pulumi.InputPropertyError.isInstance(error) ? `${error.propertyPath}: ${error.reason}` : String(error);
-      }
-      return undefined;
-    };
-    expect(pathOf({ token: "Not_OK" })).toBe('rotation.token: "Not_OK" must be 1-20 lowercase letters, digits or dashes (not at the ends)');
-    expect(pathOf({ kiloKey: "x".repeat(21) })).toMatch(/^rotation\.kiloKey: /);
-    expect(pathOf({ kiloKey: "2026-12" })).toBeUndefined();
-    expect(components.checkRotation({ uplinkKey: "2027-01" })).toEqual({ uplinkKey: "2027-01" });
+    expect(argProblems({ ...ARGS, rotation: { token: "Not_OK" } })).toEqual([
+      'rotation.token: "Not_OK" must be 1-20 lowercase letters, digits or dashes (not at the ends)',
+    ]);
+    expect(argProblems({ ...ARGS, rotation: { kiloKey: "x".repeat(21) } })).toEqual([expect.stringMatching(/^rotation\.kiloKey: /)]);
+    expect(components.rotationProblems({ kiloKey: "2026-12", uplinkKey: "2027-01" })).toEqual([]);
   });
 
   it("replaces the VM on a change of our cloud-init only, never on other user-data keys", async () => {
@@ -314,5 +313,37 @@ describe("WireguardGateway secret rotation and VM replacement", () => {
       { concentrator: "apn-primary", allowedIps: { rewriteOn: ["10.5.1.1/32"], rewriteOff: ["10.5.1.1/32", "100.64.0.0/15"], current: ["10.5.1.1/32", "100.64.0.0/15"] } },
       { concentrator: "apn-secondary", allowedIps: { rewriteOn: ["10.5.1.1/32"], rewriteOff: ["10.5.1.1/32", "100.64.0.0/15"], current: ["10.5.1.1/32", "100.64.0.0/15"] } },
     ]);
+  });
+});
+
+describe("WireguardGateway args", () => {
+  it("reports every problem of the plan and the resource args at once, at their property paths", () => {
+    const concentrators = ARGS.uplink.concentrators;
+    expect(
+      argProblems({
+        ...ARGS,
+        tunnelAddress: "10.128.0.1",
+        deviceSubnets: ["10.128.0.0/14", "100.64.0.0/16"],
+        uplink: { ...ARGS.uplink, listenPort: 51820, concentrators: [concentrators[0], { ...concentrators[1], deviceSubnets: ["10.128.0.0/14"] }] },
+        steering: { ...ARGS.steering, buckets: 5000 },
+        rotation: { token: "_" },
+      }),
+    ).toEqual([
+      "deviceSubnets[1]: 100.64.0.0/16 overlaps the pod CIDR (100.64.0.0/15)",
+      "tunnelAddress: 10.128.0.1 is inside the device subnet 10.128.0.0/14",
+      "uplink.listenPort: must differ from the Kilo listen port (51820)",
+      "uplink.concentrators[1].deviceSubnets[0]: 10.128.0.0/14 is already routed to apn-primary",
+      "deviceSubnets[1]: 100.64.0.0/16 is not routed to any concentrator",
+      "steering.buckets: must be an integer from 1 to 4096",
+      'rotation.token: "_" must be 1-20 lowercase letters, digits or dashes (not at the ends)',
+    ]);
+  });
+
+  it("reports a component name that cannot name the Kilo Peer at `name`", () => {
+    expect(argProblems(ARGS, "Gateway_1")).toEqual(["name: must be a Kubernetes object name (lowercase RFC 1123 subdomain)"]);
+  });
+
+  it("accepts the common arguments", () => {
+    expect(argProblems(ARGS, "gwok")).toEqual([]);
   });
 });

@@ -2,16 +2,24 @@ import { createHash } from "node:crypto";
 import { parse } from "yaml";
 import {
   Bootstrap,
-  EnvoyBootstrapOptionsError,
-  edsFilePath,
+  EDS_DIRECTORY,
+  EDS_FILE_PATH,
+  ENVOY_DECODER_CLUSTER,
+  ENVOY_LISTENER_NAME,
+  ENVOY_NODE_ID,
+  ENVOY_STAT_PREFIX,
   envoyBootstrapHash,
   renderEnvoyBootstrap,
+  resolveEnvoyPlan,
   serializeEnvoyBootstrap,
+  type EnvoyPlanInput,
 } from "../../infra/envoy";
 import { ENVOY_API_BUILD_TIMEOUT_MS, describeProblems, envoyApiChecker, envoyApiProblems, envoyApiTextProblems } from "./support/envoy-api";
 
 const DEVICES = ["10.128.0.0/14", "10.160.0.0/16"];
-const base = { listenerPort: 5683, maxConnections: 75000, sourceCidrs: DEVICES };
+// 250,000 devices x 60 s / 300 s / 4 nodes = 12,500 sessions per node; x 1.5 headroom = 18,750 max_connections.
+const baseInput: EnvoyPlanInput = { deviceSubnets: DEVICES, sessions: { devices: 250_000, reportIntervalSeconds: 300, ingressNodes: 4 } };
+const base = resolveEnvoyPlan(baseInput);
 
 const expectedDefault: Bootstrap = {
   node: { id: "iot-udp-ingress", cluster: "iot-udp-ingress" },
@@ -116,7 +124,7 @@ const expectedDefault: Bootstrap = {
           service_name: "decoder",
         },
         lb_policy: "MAGLEV",
-        circuit_breakers: { thresholds: [{ priority: "DEFAULT", max_connections: 75000, track_remaining: true }] },
+        circuit_breakers: { thresholds: [{ priority: "DEFAULT", max_connections: 18750, track_remaining: true }] },
       },
       {
         name: "envoy_admin",
@@ -230,7 +238,7 @@ static_resources:
       circuit_breakers:
         thresholds:
           - priority: DEFAULT
-            max_connections: 75000
+            max_connections: 18750
             track_remaining: true
     - name: envoy_admin
       type: STATIC
@@ -246,69 +254,60 @@ static_resources:
                       port_value: 9901
 `;
 
-const fullOptions = {
+// Every value of the plan away from its default; 1,000 devices reporting every 60 s on 1 node: 1,500 max_connections.
+const full = resolveEnvoyPlan({
   listenerPort: 30001,
-  sourceCidrs: ["192.0.2.0/24"],
-  maxConnections: 300000,
-  adminPort: 19000,
-  listenerName: "devices",
-  statPrefix: "devices_in",
-  clusterName: "lpwan-decoder",
-  nodeId: "edge",
+  deviceSubnets: ["192.0.2.0/24"],
+  sessions: { devices: 1000, reportIntervalSeconds: 60, ingressNodes: 1 },
   idleTimeoutSeconds: 120,
-  maxRxDatagramSize: 512,
-  edsDirectory: "/eds",
-  edsFileName: "decoder.json",
-};
+  maxDatagramBytes: 512,
+  concurrency: 4,
+  adminPort: 19000,
+  metricsPort: 19100,
+  metrics: { scrape: "podMonitor" },
+});
 
 describe("renderEnvoyBootstrap", () => {
-  it("renders the default bootstrap exactly", () => {
+  it("renders the default plan's bootstrap exactly", () => {
     expect(renderEnvoyBootstrap(base)).toStrictEqual(expectedDefault);
   });
 
-  it("threads every option into its field", () => {
-    const b = renderEnvoyBootstrap(fullOptions);
+  it("threads every value of the plan into its field", () => {
+    const b = renderEnvoyBootstrap(full);
     const listener = b.static_resources.listeners[0]!;
     const proxy = listener.listener_filters[0]!.typed_config;
     const cluster = b.static_resources.clusters[0]!;
-    expect(b.node).toStrictEqual({ id: "edge", cluster: "edge" });
     expect(b.admin.address.socket_address).toStrictEqual({ address: "127.0.0.1", port_value: 19000 });
-    expect(listener.name).toBe("devices");
     expect(listener.address.socket_address).toStrictEqual({ protocol: "UDP", address: "0.0.0.0", port_value: 30001 });
     expect(listener.udp_listener_config.downstream_socket_config).toStrictEqual({ max_rx_datagram_size: 512, prefer_gro: false });
-    expect(proxy.stat_prefix).toBe("devices_in");
-    expect(proxy.matcher.matcher_tree.custom_match.typed_config.range_matchers).toStrictEqual([
-      {
-        ranges: [{ address_prefix: "192.0.2.0", prefix_len: 24 }],
-        on_match: {
-          action: {
-            name: "route",
-            typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route", cluster: "lpwan-decoder" },
-          },
-        },
-      },
-    ]);
+    expect(proxy.matcher.matcher_tree.custom_match.typed_config.range_matchers[0]!.ranges).toStrictEqual([{ address_prefix: "192.0.2.0", prefix_len: 24 }]);
     expect(proxy.idle_timeout).toBe("120s");
     expect(proxy.upstream_socket_config.max_rx_datagram_size).toBe(512);
-    expect(cluster.name).toBe("lpwan-decoder");
-    expect(cluster.eds_cluster_config).toStrictEqual({
-      eds_config: {
-        path_config_source: { path: "/eds/decoder.json", watched_directory: { path: "/eds" } },
-        resource_api_version: "V3",
-      },
-      service_name: "lpwan-decoder",
-    });
-    expect(cluster.circuit_breakers.thresholds).toStrictEqual([{ priority: "DEFAULT", max_connections: 300000, track_remaining: true }]);
+    expect(cluster.circuit_breakers.thresholds).toStrictEqual([{ priority: "DEFAULT", max_connections: 1500, track_remaining: true }]);
+    expect(b.static_resources.listeners[1]!.address.socket_address).toStrictEqual({ protocol: "TCP", address: "0.0.0.0", port_value: 19100 });
   });
 
-  it("keeps defaults for options passed as undefined", () => {
-    expect(renderEnvoyBootstrap({ ...base, adminPort: undefined, clusterName: undefined })).toStrictEqual(
-      expectedDefault,
-    );
+  it("writes the fixed names, which the EDS sidecar, the DaemonSet and the alert rules repeat, whatever the plan", () => {
+    expect([ENVOY_LISTENER_NAME, ENVOY_STAT_PREFIX, ENVOY_DECODER_CLUSTER, ENVOY_NODE_ID]).toStrictEqual(["iot_udp", "iot_udp", "decoder", "iot-udp-ingress"]);
+    expect([EDS_DIRECTORY, EDS_FILE_PATH]).toStrictEqual(["/var/run/envoy-eds", "/var/run/envoy-eds/endpoints.json"]);
+    const b = renderEnvoyBootstrap(full);
+    const proxy = b.static_resources.listeners[0]!.listener_filters[0]!.typed_config;
+    expect(b.node).toStrictEqual({ id: "iot-udp-ingress", cluster: "iot-udp-ingress" });
+    expect(b.static_resources.listeners[0]!.name).toBe("iot_udp");
+    expect(proxy.stat_prefix).toBe("iot_udp");
+    expect(proxy.matcher.matcher_tree.custom_match.typed_config.range_matchers[0]!.on_match.action.typed_config.cluster).toBe("decoder");
+    expect(b.static_resources.clusters[0]!.name).toBe("decoder");
+    expect(b.static_resources.clusters[0]!.eds_cluster_config).toStrictEqual({
+      eds_config: {
+        path_config_source: { path: "/var/run/envoy-eds/endpoints.json", watched_directory: { path: "/var/run/envoy-eds" } },
+        resource_api_version: "V3",
+      },
+      service_name: "decoder",
+    });
   });
 
   it("serves only /stats/prometheus on the metrics port, through a static cluster to the loopback admin", () => {
-    const b = renderEnvoyBootstrap({ ...base, adminPort: 19000, metricsPort: 19100 });
+    const b = renderEnvoyBootstrap(resolveEnvoyPlan({ ...baseInput, adminPort: 19000, metricsPort: 19100 }));
     const stats = b.static_resources.listeners[1];
     expect(stats.address.socket_address).toStrictEqual({ protocol: "TCP", address: "0.0.0.0", port_value: 19100 });
     const routes = stats.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
@@ -323,54 +322,6 @@ describe("renderEnvoyBootstrap", () => {
     // The admin itself never leaves loopback.
     expect(b.admin.address.socket_address.address).toBe("127.0.0.1");
   });
-
-  it("gives the EDS file path the sidecar must write", () => {
-    expect(edsFilePath({})).toBe("/var/run/envoy-eds/endpoints.json");
-    expect(edsFilePath({ edsDirectory: "/eds", edsFileName: "x.json" })).toBe("/eds/x.json");
-  });
-
-  it.each([
-    [{ listenerPort: 0 }, "listenerPort must be an integer in [1, 65535], got 0"],
-    [{ listenerPort: 65536 }, "listenerPort must be an integer in [1, 65535], got 65536"],
-    [{ listenerPort: 53.5 }, "listenerPort must be an integer in [1, 65535], got 53.5"],
-    [{ adminPort: -1 }, "adminPort must be an integer in [1, 65535], got -1"],
-    [{ metricsPort: 70000 }, "metricsPort must be an integer in [1, 65535], got 70000"],
-    [{ metricsPort: 5683 }, "metricsPort must differ from listenerPort (5683)"],
-    [{ metricsPort: 9901 }, "metricsPort must differ from adminPort (9901)"],
-    [{ maxConnections: 0 }, "maxConnections must be an integer in [1, 4294967295], got 0"],
-    [{ maxConnections: 2 ** 32 }, "maxConnections must be an integer in [1, 4294967295], got 4294967296"],
-    [{ idleTimeoutSeconds: 0 }, "idleTimeoutSeconds must be an integer in [1, 315576000000], got 0"],
-    [{ maxRxDatagramSize: 65536 }, "maxRxDatagramSize must be an integer in [1, 65535], got 65536"],
-    [{ statPrefix: "" }, 'statPrefix must match ^[A-Za-z0-9_.-]+$, got ""'],
-    [{ clusterName: "decoder pods" }, 'clusterName must match ^[A-Za-z0-9_.-]+$, got "decoder pods"'],
-    [{ edsDirectory: "eds" }, 'edsDirectory must be a normalised absolute path without trailing slash, got "eds"'],
-    [{ edsDirectory: "/eds/" }, 'edsDirectory must be a normalised absolute path without trailing slash, got "/eds/"'],
-    [{ edsDirectory: "/a/../eds" }, 'edsDirectory must be a normalised absolute path without trailing slash, got "/a/../eds"'],
-    [{ edsFileName: "endpoints.yaml" }, 'edsFileName must be a plain file name ending in .json, got "endpoints.yaml"'],
-    [{ edsFileName: "sub/endpoints.json" }, 'edsFileName must be a plain file name ending in .json, got "sub/endpoints.json"'],
-    [{ sourceCidrs: [] }, "sourceCidrs must list at least one device subnet"],
-    [{ sourceCidrs: ["10.128.0.1/14"] }, 'sourceCidrs[0]: "10.128.0.1/14" has host bits set; the network is 10.128.0.0/14'],
-    [{ sourceCidrs: ["0.0.0.0/0", "devices"] }, 'sourceCidrs[1]: "devices" is not an IPv4 CIDR like 10.128.0.0/14'],
-    [{ sourceCidrs: ["10.160.0.0/16", "10.160.0.0/16"] }, "sourceCidrs[1]: 10.160.0.0/16 is listed twice"],
-  ])("rejects %j", (override, problem) => {
-    const render = () => renderEnvoyBootstrap({ ...base, ...override });
-    expect(render).toThrow(EnvoyBootstrapOptionsError);
-    expect(render).toThrow(`invalid Envoy bootstrap options: ${problem}`);
-  });
-
-  it("lists every problem at once", () => {
-    try {
-      renderEnvoyBootstrap({ listenerPort: 0, maxConnections: -5, nodeId: "a b", sourceCidrs: DEVICES });
-      throw new Error("expected a throw");
-    } catch (error) {
-      expect(error).toBeInstanceOf(EnvoyBootstrapOptionsError);
-      expect((error as EnvoyBootstrapOptionsError).problems).toStrictEqual([
-        "listenerPort must be an integer in [1, 65535], got 0",
-        "maxConnections must be an integer in [1, 4294967295], got -5",
-        'nodeId must match ^[A-Za-z0-9_.-]+$, got "a b"',
-      ]);
-    }
-  });
 });
 
 describe("bootstrap against Envoy's own API (tools/envoy-api, Envoy 1.40)", () => {
@@ -378,13 +329,13 @@ describe("bootstrap against Envoy's own API (tools/envoy-api, Envoy 1.40)", () =
     envoyApiChecker();
   }, ENVOY_API_BUILD_TIMEOUT_MS);
 
-  it("the default and a fully customised bootstrap are valid envoy.config.bootstrap.v3.Bootstrap", () => {
+  it("the default and a fully customised plan's bootstraps are valid envoy.config.bootstrap.v3.Bootstrap", () => {
     expect(envoyApiProblems("bootstrap", renderEnvoyBootstrap(base))).toStrictEqual([]);
-    expect(envoyApiProblems("bootstrap", renderEnvoyBootstrap(fullOptions))).toStrictEqual([]);
+    expect(envoyApiProblems("bootstrap", renderEnvoyBootstrap(full))).toStrictEqual([]);
   });
 
   it("the serialised YAML and JSON Envoy reads are valid too", () => {
-    const bootstrap = renderEnvoyBootstrap(fullOptions);
+    const bootstrap = renderEnvoyBootstrap(full);
     expect(envoyApiProblems("bootstrap", parse(serializeEnvoyBootstrap(bootstrap, "yaml")))).toStrictEqual([]);
     expect(envoyApiTextProblems("bootstrap", serializeEnvoyBootstrap(bootstrap, "json"))).toStrictEqual([]);
   });
@@ -430,8 +381,8 @@ describe("serialisation and hash", () => {
   });
 
   it("keeps the hash for equal options and changes it when any value changes", () => {
-    const same = renderEnvoyBootstrap(base);
-    const other = renderEnvoyBootstrap({ ...base, maxConnections: 75001 });
+    const same = renderEnvoyBootstrap(resolveEnvoyPlan(baseInput));
+    const other = renderEnvoyBootstrap(resolveEnvoyPlan({ ...baseInput, sessions: { ...baseInput.sessions, devices: 250_001 } }));
     expect(envoyBootstrapHash(same)).toBe(envoyBootstrapHash(bootstrap));
     expect(envoyBootstrapHash(other)).not.toBe(envoyBootstrapHash(bootstrap));
   });

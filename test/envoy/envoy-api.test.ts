@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { UDP_PROXY_CONFIG_TYPE, renderEnvoyBootstrap } from "../../infra/envoy";
+import { UDP_PROXY_CONFIG_TYPE, renderEnvoyBootstrap, resolveEnvoyPlan } from "../../infra/envoy";
 import {
   ENVOY_API_BUILD_TIMEOUT_MS,
   describeProblems,
@@ -21,7 +21,7 @@ const UNREGISTERED = "(not a type of Envoy's API, or an extension that tools/env
 type Json = Record<string, any>;
 
 function bootstrapWith(mutate: (b: Json, proxy: Json) => void): Json {
-  const b = JSON.parse(JSON.stringify(renderEnvoyBootstrap({ listenerPort: 5683, maxConnections: 75000, sourceCidrs: ["10.128.0.0/14", "10.160.0.0/16"] }))) as Json;
+  const b = JSON.parse(JSON.stringify(renderEnvoyBootstrap(resolveEnvoyPlan({ deviceSubnets: ["10.128.0.0/14", "10.160.0.0/16"], sessions: { devices: 250_000, reportIntervalSeconds: 300, ingressNodes: 4 } })))) as Json;
   mutate(b, b.static_resources.listeners[0].listener_filters[0].typed_config);
   return b;
 }

@@ -1,4 +1,5 @@
-import { DEFAULT_BASE_FILE_DESCRIPTORS, DEFAULT_EPHEMERAL_PORTS, DEFAULT_SESSION_HEADROOM, SessionSizingError, sizeEnvoySessions } from "../../infra/envoy";
+import { DEFAULT_BASE_FILE_DESCRIPTORS, DEFAULT_EPHEMERAL_PORTS, DEFAULT_SESSION_HEADROOM, sizeEnvoySessions } from "../../infra/envoy";
+import { PlanError } from "../../infra/problems";
 
 describe("sizeEnvoySessions", () => {
   it("documents its defaults", () => {
@@ -35,37 +36,40 @@ describe("sizeEnvoySessions", () => {
   const valid = { devices: 1000, idleTimeoutSeconds: 60, reportIntervalSeconds: 60, ingressNodes: 2 };
 
   it.each([
-    [{ devices: 0 }, "devices must be a positive integer, got 0"],
-    [{ devices: -10 }, "devices must be a positive integer, got -10"],
-    [{ devices: 10.5 }, "devices must be a positive integer, got 10.5"],
-    [{ devices: Number.NaN }, "devices must be a positive integer, got NaN"],
-    [{ idleTimeoutSeconds: 0 }, "idleTimeoutSeconds must be a positive integer, got 0"],
-    [{ reportIntervalSeconds: Infinity }, "reportIntervalSeconds must be a positive integer, got Infinity"],
-    [{ ingressNodes: 0 }, "ingressNodes must be a positive integer, got 0"],
-    [{ headroom: 0.9 }, "headroom must be a finite number >= 1, got 0.9"],
-    [{ headroom: Number.NaN }, "headroom must be a finite number >= 1, got NaN"],
-    [{ baseFileDescriptors: -1 }, "baseFileDescriptors must be a non-negative integer, got -1"],
-    [{ devices: 2 ** 40, ingressNodes: 1, headroom: 8 }, "max_connections 8796093022208 exceeds the UInt32 limit 4294967295"],
+    [{ devices: 0 }, "devices", "must be a positive integer, got 0"],
+    [{ devices: -10 }, "devices", "must be a positive integer, got -10"],
+    [{ devices: 10.5 }, "devices", "must be a positive integer, got 10.5"],
+    [{ devices: Number.NaN }, "devices", "must be a positive integer, got NaN"],
+    [{ idleTimeoutSeconds: 0 }, "idleTimeoutSeconds", "must be a positive integer, got 0"],
+    [{ reportIntervalSeconds: Infinity }, "reportIntervalSeconds", "must be a positive integer, got Infinity"],
+    [{ ingressNodes: 0 }, "ingressNodes", "must be a positive integer, got 0"],
+    [{ headroom: 0.9 }, "headroom", "must be a finite number >= 1, got 0.9"],
+    [{ headroom: Number.NaN }, "headroom", "must be a finite number >= 1, got NaN"],
+    [{ baseFileDescriptors: -1 }, "baseFileDescriptors", "must be a non-negative integer, got -1"],
+    [{ devices: 2 ** 40, ingressNodes: 1, headroom: 8 }, "ingressNodes", "max_connections 8796093022208 exceeds the UInt32 limit 4294967295"],
     [
       { devices: 250_000, idleTimeoutSeconds: 120, reportIntervalSeconds: 300, ingressNodes: 4 },
-      "37500 sessions per node (with headroom) exceed the 28232 ephemeral ports a node has for Envoy's upstream sockets",
+      "ingressNodes",
+      "37500 sessions per node (with headroom) exceed the 28232 ephemeral ports a node has for Envoy's upstream sockets: add ingress nodes or shorten the idle timeout",
     ],
-  ])("rejects %j", (override, problem) => {
+  ])("rejects %j at its key", (override, path, message) => {
     const size = () => sizeEnvoySessions({ ...valid, ...override });
-    expect(size).toThrow(SessionSizingError);
-    expect(size).toThrow(`invalid Envoy session sizing input: ${problem}`);
+    expect(size).toThrow(PlanError);
+    expect(size).toThrow(`invalid Envoy session sizing:\n  - ${path}: ${message}`);
   });
 
-  it("reports all input problems together", () => {
+  it("reports all input problems together, each at its key", () => {
+    let thrown: unknown;
     try {
       sizeEnvoySessions({ devices: 0, idleTimeoutSeconds: 60, reportIntervalSeconds: 0, ingressNodes: -1 });
-      throw new Error("expected a throw");
     } catch (error) {
-      expect((error as SessionSizingError).problems).toStrictEqual([
-        "devices must be a positive integer, got 0",
-        "reportIntervalSeconds must be a positive integer, got 0",
-        "ingressNodes must be a positive integer, got -1",
-      ]);
+      thrown = error;
     }
+    expect(thrown).toBeInstanceOf(PlanError);
+    expect((thrown as PlanError).problems).toStrictEqual([
+      { path: "devices", message: "must be a positive integer, got 0" },
+      { path: "reportIntervalSeconds", message: "must be a positive integer, got 0" },
+      { path: "ingressNodes", message: "must be a positive integer, got -1" },
+    ]);
   });
 });

@@ -1,9 +1,9 @@
 import { createHash } from "crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import { join } from "path";
-import { DEFAULT_GATEWAY_PATHS, renderBootstrapScript, resolveGatewayOptions } from "../../infra/gateway";
+import { DEFAULT_GATEWAY_PATHS, renderBootstrapScript } from "../../infra/gateway";
 import { withTempDir } from "./support/checkers";
-import { gatewayOptions } from "./support/options";
+import { gatewayPlan } from "./support/plan";
 import { run } from "./support/tools";
 
 /*
@@ -12,7 +12,7 @@ import { run } from "./support/tools";
  * with stand-ins for the commands that would change this machine.
  */
 
-const script = renderBootstrapScript(resolveGatewayOptions(gatewayOptions()));
+const script = renderBootstrapScript(gatewayPlan());
 const installFunction = /^install_verified\(\) \{\n[\s\S]*?\n\}\n/m.exec(script)?.[0] ?? "";
 
 function installVerified(dir: string, sha256: string): { status: number | null; stderr: string; target: string } {
@@ -80,7 +80,7 @@ describe("first boot", () => {
         nft: join(bin, "nft"),
         textfileDir: join(dir, "textfile"),
       };
-      const options = resolveGatewayOptions(gatewayOptions({ tools: { kgctl: { sha256: sum }, kubectl: { sha256: sum } } }));
+      const options = gatewayPlan({ tools: { kgctl: { version: "0.7.0", sha256: sum }, kubectl: { version: "v1.34.2", sha256: sum } } });
       const rendered = renderBootstrapScript(options, paths);
       // The kernel's own file is written for real at first boot; here a scratch file stands for it.
       expect(rendered.split(HASHSIZE)).toHaveLength(2);

@@ -9,18 +9,17 @@ import {
   renderGatewayRuleset,
   renderSteeringAgentScript,
   renderSystemdUnit,
-  resolveGatewayOptions,
   type GatewayScriptFile,
 } from "../../infra/gateway";
 import { cloudInitSchema, nftCheck, shellcheck, shellcheckFile, systemdVerify, withTempDir } from "./support/checkers";
-import { gatewayOptions } from "./support/options";
+import { GATEWAY_SECRETS, gatewayPlan } from "./support/plan";
 import { renderSteeringUpdate } from "./support/steering-oracle";
 import { run, type RunResult } from "./support/tools";
 
 // Every artifact passes the real tool of its ecosystem, and each check is shown to fail on a broken input.
 
-const options = resolveGatewayOptions(gatewayOptions());
-const rewriting = resolveGatewayOptions(gatewayOptions({ downlinkSourceRewrite: true }));
+const options = gatewayPlan();
+const rewriting = gatewayPlan({ downlinkSourceRewrite: true });
 const unitTexts = gatewayUnits(options).map((unit) => ({ name: unit.name, text: renderSystemdUnit(unit) }));
 const executables = [DEFAULT_GATEWAY_PATHS.kgctl, DEFAULT_GATEWAY_PATHS.steeringAgentScript];
 
@@ -61,14 +60,14 @@ describe("shellcheck", () => {
 
 describe("cloud-init schema", () => {
   it.each([false, true])("accepts the rendered user data (downlinkSourceRewrite %s)", (rewrite) => {
-    const result = cloudInitSchema(renderGatewayCloudInit(gatewayOptions({ downlinkSourceRewrite: rewrite })));
+    const result = cloudInitSchema(renderGatewayCloudInit(gatewayPlan({ downlinkSourceRewrite: rewrite }), GATEWAY_SECRETS));
     expect(result.stderr).toBe("");
     expect(result.stdout).toContain("Valid cloud-config");
     expect(result.status).toBe(0);
   });
 
   it("rejects a wrong key type", () => {
-    const broken = renderGatewayCloudInit(gatewayOptions()).replace("package_update: true", "package_update: sometimes");
+    const broken = renderGatewayCloudInit(gatewayPlan(), GATEWAY_SECRETS).replace("package_update: true", "package_update: sometimes");
     const result = cloudInitSchema(broken);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain("package_update");

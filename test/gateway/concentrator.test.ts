@@ -1,23 +1,23 @@
-import { concentratorGatewayPeers, resolveGatewayOptions } from "../../infra/gateway";
-import { CONCENTRATOR_PUBLIC_KEY, SECOND_CONCENTRATOR_PUBLIC_KEY, gatewayOptions } from "./support/options";
+import { concentratorGatewayPeers, resolveGatewayPlan } from "../../infra/gateway";
+import { CONCENTRATOR_PUBLIC_KEY, SECOND_CONCENTRATOR_PUBLIC_KEY, gatewayPlan, gatewayPlanInput } from "./support/plan";
 
 describe("what the concentrators configure toward the gateway", () => {
   it("needs the pod CIDR only with the downlink rewrite off", () => {
-    const off = concentratorGatewayPeers(resolveGatewayOptions(gatewayOptions()));
+    const off = concentratorGatewayPeers(gatewayPlan());
     expect(off).toEqual([
       {
         concentrator: "operator-vpn",
         allowedIps: { rewriteOn: ["10.5.1.1/32"], rewriteOff: ["10.5.1.1/32", "100.64.0.0/15"], current: ["10.5.1.1/32", "100.64.0.0/15"] },
       },
     ]);
-    const on = concentratorGatewayPeers(resolveGatewayOptions(gatewayOptions({ downlinkSourceRewrite: true })));
+    const on = concentratorGatewayPeers(gatewayPlan({ downlinkSourceRewrite: true }));
     expect(on[0].allowedIps.current).toEqual(["10.5.1.1/32"]);
   });
 
   it("adds the uplink address when the ingress address differs, for every concentrator", () => {
-    const base = gatewayOptions();
+    const base = gatewayPlanInput();
     const peers = concentratorGatewayPeers(
-      resolveGatewayOptions({
+      resolveGatewayPlan({
         ...base,
         ingress: { address: "10.5.2.1", port: 5683 },
         uplink: {

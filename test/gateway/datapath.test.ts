@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { renderGatewayRuleset, renderSteeringAgentScript, resolveGatewayOptions, type ResolvedGatewayOptions } from "../../infra/gateway";
+import { renderGatewayRuleset, renderSteeringAgentScript, type GatewayPlan } from "../../infra/gateway";
 import { healthyNodes, runDecision } from "./support/fixtures";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "./support/netns";
-import { gatewayOptions } from "./support/options";
+import { gatewayPlan } from "./support/plan";
 import { run, requireTool } from "./support/tools";
 import { disableChecksumOffload, exchange, tcpProbe, writeUdpHelper, type Datagram, type Send } from "./support/udp";
 
@@ -35,7 +35,7 @@ function ip(ns: string, ...args: string[]): void {
   nsExec(ns, "ip", args);
 }
 
-function loadGateway(options: ResolvedGatewayOptions): void {
+function loadGateway(options: GatewayPlan): void {
   const ruleset = join(work, "ruleset.nft");
   writeFileSync(ruleset, renderGatewayRuleset(options));
   nsExec(gw, "nft", ["-f", ruleset]);
@@ -131,7 +131,7 @@ describe("without the ruleset (control: the topology itself forwards everything)
 });
 
 describe.each([false, true])("with the rendered ruleset (downlinkSourceRewrite %s)", (rewrite) => {
-  const options = resolveGatewayOptions(gatewayOptions({ downlinkSourceRewrite: rewrite, downlinkPorts: [DOWNLINK_PORT] }));
+  const options = gatewayPlan({ downlinkSourceRewrite: rewrite, downlinkPorts: [DOWNLINK_PORT] });
 
   beforeAll(() => loadGateway(options));
 

@@ -11,14 +11,13 @@ import {
   renderSysctlConf,
   renderSystemdUnit,
   renderUplinkConfig,
-  resolveGatewayOptions,
   udpTimeoutFor,
   STEERING_TARGETS_JQ,
 } from "../../infra/gateway";
-import { CONCENTRATOR_PUBLIC_KEY, KILO_PRIVATE_KEY, KUBECONFIG, UPLINK_PRIVATE_KEY, gatewayOptions } from "./support/options";
+import { CONCENTRATOR_PUBLIC_KEY, KILO_PRIVATE_KEY, KUBECONFIG, UPLINK_PRIVATE_KEY, GATEWAY_SECRETS, gatewayPlan } from "./support/plan";
 
 const DOWNLINK_PORTS = [...Array.from({ length: 256 }, (_, i) => 20255 - i), 5683, 5683];
-const options = resolveGatewayOptions(gatewayOptions({ downlinkPorts: DOWNLINK_PORTS }));
+const options = gatewayPlan({ downlinkPorts: DOWNLINK_PORTS });
 
 const FILTER_TABLE_HEAD = `#!/usr/sbin/nft -f
 
@@ -125,7 +124,7 @@ describe("nftables ruleset", () => {
   });
 
   it("adds only the cluster -> device source rewrite with downlinkSourceRewrite", () => {
-    const text = renderGatewayRuleset(resolveGatewayOptions(gatewayOptions({ downlinkSourceRewrite: true, downlinkPorts: DOWNLINK_PORTS })));
+    const text = renderGatewayRuleset(gatewayPlan({ downlinkSourceRewrite: true, downlinkPorts: DOWNLINK_PORTS }));
     expect(text).toBe(
       `${FILTER_TABLE_HEAD}
 	chain downlink_source {
@@ -139,14 +138,14 @@ ${NAT_TABLE_TEXT}`,
   });
 
   it("forwards no downlinks without downlink ports, only replies of steered flows", () => {
-    const text = renderGatewayRuleset(resolveGatewayOptions(gatewayOptions()));
+    const text = renderGatewayRuleset(gatewayPlan());
     expect(text).not.toContain("downlinks from pods");
     expect(text).toContain('comment "replies of steered flows"');
   });
 
   it("declares an empty admin set (SSH closed) and a dedicated ingress address", () => {
     const text = renderGatewayRuleset(
-      resolveGatewayOptions(gatewayOptions({ adminCidrs: [], ingress: { address: "10.5.2.1", port: 7000 } })),
+      gatewayPlan({ adminCidrs: [], ingress: { address: "10.5.2.1", port: 7000 } }),
     );
     expect(text).toContain("\tset admin_cidrs {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t}\n");
     expect(text).toContain('iifname "wg-uplink" ip daddr 10.5.2.1 udp dport 7000 counter name "steered_flows" jump steer');
@@ -198,7 +197,7 @@ net.core.netdev_max_backlog = 16384
 
 describe("device uplink", () => {
   it("routes the device subnets to the concentrator", () => {
-    expect(renderUplinkConfig(options)).toBe(`[Interface]
+    expect(renderUplinkConfig(options, UPLINK_PRIVATE_KEY)).toBe(`[Interface]
 PrivateKey = ${UPLINK_PRIVATE_KEY}
 Address = 10.5.1.1/32
 ListenPort = 51821
@@ -214,7 +213,7 @@ PersistentKeepalive = 25
   });
 
   it("owns a dedicated ingress address too", () => {
-    const text = renderUplinkConfig(resolveGatewayOptions(gatewayOptions({ ingress: { address: "10.5.2.1", port: 5683 } })));
+    const text = renderUplinkConfig(gatewayPlan({ ingress: { address: "10.5.2.1", port: 5683 } }), UPLINK_PRIVATE_KEY);
     expect(text).toContain("Address = 10.5.1.1/32, 10.5.2.1/32\n");
   });
 });
@@ -270,13 +269,6 @@ Unit=iot-steering-agent.service
 WantedBy=timers.target
 `);
   });
-
-  it("passes granularity and topology label only when set", () => {
-    const resolved = resolveGatewayOptions(gatewayOptions({ kilo: { meshGranularity: "full", topologyLabel: "kilo.squat.ai/location" } }));
-    expect(renderSystemdUnit(gatewayUnits(resolved)[0])).toContain(
-      "--clean-up=false --mesh-granularity full --topology-label kilo.squat.ai/location\n",
-    );
-  });
 });
 
 describe("scripts", () => {
@@ -322,7 +314,7 @@ readonly NFT_MAP=steer_buckets
 });
 
 describe("cloud-init", () => {
-  const config = buildGatewayCloudConfig(options);
+  const config = buildGatewayCloudConfig(options, GATEWAY_SECRETS);
 
   it("installs the packages, turns NTP on and runs the bootstrap", () => {
     expect(config.package_update).toBe(true);
@@ -349,7 +341,7 @@ describe("cloud-init", () => {
       ["/etc/systemd/system/iot-steering-agent.timer", "0644"],
     ]);
     expect(config.write_files.every((f) => f.owner === "root:root" && f.defer)).toBe(true);
-    const content = new Map(gatewayFiles(options).map((f) => [f.path, f.content]));
+    const content = new Map(gatewayFiles(options, GATEWAY_SECRETS).map((f) => [f.path, f.content]));
     expect(content.get("/etc/iot-gateway/kubeconfig")).toBe(KUBECONFIG);
     // No trailing newline: kgctl parses the whole file as one key.
     expect(content.get("/etc/iot-gateway/kilo.key")).toBe(KILO_PRIVATE_KEY);
@@ -361,15 +353,10 @@ describe("cloud-init", () => {
   });
 
   it("serialises to #cloud-config YAML that parses back to the same object", () => {
-    const text = renderGatewayCloudInit(gatewayOptions({ downlinkPorts: DOWNLINK_PORTS }));
+    const text = renderGatewayCloudInit(gatewayPlan({ downlinkPorts: DOWNLINK_PORTS }), GATEWAY_SECRETS);
     expect(text.startsWith("#cloud-config\n")).toBe(true);
     // Scaleway's user data limit for the cloud-init key, with room for a large kubeconfig.
     expect(text.length).toBeLessThan(64_000);
     expect(parse(text)).toEqual(JSON.parse(JSON.stringify(config)));
-  });
-
-  it("passes NTP servers when given", () => {
-    const resolved = resolveGatewayOptions(gatewayOptions({ ntpServers: ["ntp.example.net"] }));
-    expect(buildGatewayCloudConfig(resolved).ntp).toEqual({ enabled: true, ntp_client: "chrony", servers: ["ntp.example.net"] });
   });
 });

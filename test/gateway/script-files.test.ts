@@ -9,20 +9,19 @@ import {
   renderBootstrapScript,
   renderShellParameters,
   renderSteeringAgentScript,
-  resolveGatewayOptions,
   steeringAgentParameters,
   withShellParameters,
   type ShellParameter,
 } from "../../infra/gateway";
 import { withTempDir } from "./support/checkers";
-import { gatewayOptions } from "./support/options";
+import { gatewayPlan } from "./support/plan";
 import { run } from "./support/tools";
 
 // The gateway's bash and jq programs are files read at render time; only their parameters are rendered.
 
 const ROOT = resolve(__dirname, "../..");
 const SOURCE_SCRIPTS = join(ROOT, "infra/gateway/scripts");
-const options = resolveGatewayOptions(gatewayOptions());
+const options = gatewayPlan();
 
 const SCRIPTS = [
   { file: "first-boot.sh", parameters: bootstrapParameters(options), render: renderBootstrapScript(options) },

@@ -13,14 +13,13 @@ import {
   STEERING_TARGETS_JQ,
   renderGatewayRuleset,
   renderSteeringAgentScript,
-  resolveGatewayOptions,
   type GatewayPaths,
   type SteeringTarget,
 } from "../../infra/gateway";
 import { generateKeyPair } from "../../infra/wireguard";
 import { apiLists, envoyPod, healthyNodes, nodeKey, type ApiState, type WgPeer } from "./support/fixtures";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "./support/netns";
-import { gatewayOptions } from "./support/options";
+import { gatewayPlan, withInterfaceNames } from "./support/plan";
 import { renderSteeringUpdate } from "./support/steering-oracle";
 import { requireTool, run, type RunResult } from "./support/tools";
 import { checkMetrics } from "../observability/support/promtool";
@@ -33,7 +32,7 @@ import { checkMetrics } from "../observability/support/promtool";
 
 // Interface names are global to the machine for wireguard-go (its control socket), so this one is unique to the run.
 const KILO_IFACE = `kst${process.pid % 100000}`;
-const options = resolveGatewayOptions(gatewayOptions({ kilo: { interfaceName: KILO_IFACE } }));
+const options = withInterfaceNames(gatewayPlan(), { kilo: KILO_IFACE });
 const ns = uniqueNetnsName("agent");
 let wireguardPid: number | undefined;
 /** Nodes seen by Kilo just now: the agent checks Kilo's 60 s freshness against the real clock. */
@@ -267,7 +266,7 @@ describe("steering agent sync", () => {
     expect(sync().status).toBe(0);
     const before = loadedMap();
     const missing = join(work, "agent-missing-iface");
-    const other = resolveGatewayOptions(gatewayOptions({ kilo: { interfaceName: "nosuchkilo0" } }));
+    const other = withInterfaceNames(gatewayPlan(), { kilo: "nosuchkilo0" });
     writeFileSync(missing, renderSteeringAgentScript(other, paths));
     const result = run("ip", ["netns", "exec", ns, "bash", missing, "sync"]);
     expect(result.stderr).toContain("error: cannot read the WireGuard peers of nosuchkilo0; keeping the last good steering map\n");

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { writeFileSync } from "fs";
 import { join } from "path";
-import { renderSteeringAgentScript, resolveGatewayOptions, type SteeringTarget } from "../../infra/gateway";
+import { renderSteeringAgentScript, type SteeringTarget } from "../../infra/gateway";
 import { withTempDir } from "./support/checkers";
 import {
   NOW,
@@ -15,7 +15,7 @@ import {
   runMeshStatus,
   type ApiState,
 } from "./support/fixtures";
-import { gatewayOptions } from "./support/options";
+import { gatewayPlan } from "./support/plan";
 import { assignBuckets, bucketWeight, renderSteeringUpdate, steeringAddressOfPodCidr, steeringDecision } from "./support/steering-oracle";
 import { run } from "./support/tools";
 
@@ -284,7 +284,9 @@ describe("steering update transaction", () => {
   });
 
   it("is rendered identically by the agent's `render` mode", () => {
-    const options = resolveGatewayOptions(gatewayOptions({ steering: { envoyNamespace: "a", decoderNamespace: "b", decoderServiceName: "c", hashSeed: 42 } }));
+    // The seed is a constant of the plan (GATEWAY_HOST.hashSeed); the renderer must still carry whatever it is.
+    const plan = gatewayPlan({ steering: { envoyNamespace: "a", decoderNamespace: "b", decoderServiceName: "c" } });
+    const options = { ...plan, steering: { ...plan.steering, hashSeed: 42 } };
     const decision = runDecision(healthyNodes(3), options.steering.buckets);
     withTempDir("agent-", (dir) => {
       const script = join(dir, "agent");

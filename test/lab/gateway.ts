@@ -10,10 +10,10 @@ import {
   renderGatewayRuleset,
   renderSteeringAgentScript,
   renderUplinkConfig,
-  resolveGatewayOptions,
-  type GatewayHostOptions,
+  resolveGatewayPlan,
   type GatewayPaths,
-  type ResolvedGatewayOptions,
+  type GatewayPlan,
+  type GatewayPlanInput,
 } from "../../infra/gateway";
 import { type WireguardConfig, type WireguardKeyPair } from "../../infra/wireguard";
 import { type ApiState, type KiloAnnotations } from "./api-state";
@@ -77,19 +77,15 @@ export class LabGateway {
     };
   }
 
-  hostOptions(): GatewayHostOptions {
+  planInput(): GatewayPlanInput {
     const sha = "0".repeat(64); // tool downloads are not part of the data path; never fetched here
     return {
       peerName: "iot-gateway-lab",
       tunnelAddress: GATEWAY_TUNNEL_IP,
-      kiloPrivateKey: this.kiloKeys.privateKey,
-      kubeconfig: this.cluster.kubeconfig,
+      kiloListenPort: WIREGUARD_PORT,
       deviceSubnets: [DEVICE_SUBNET],
       cluster: { podCidr: "100.64.0.0/16" },
-      kilo: { interfaceName: IF.gatewayKiloWg, listenPort: WIREGUARD_PORT },
       uplink: {
-        interfaceName: IF.gatewayUplinkWg,
-        privateKey: this.uplinkKeys.privateKey,
         address: UPLINK_GATEWAY_IP,
         concentrators: [{ name: "lab-concentrator", publicKey: this.concentratorPublicKey, endpoint: `${CONCENTRATOR_PUBLIC_IP}:${CONCENTRATOR_WIREGUARD_PORT}`, sourceCidrs: [`${CONCENTRATOR_PUBLIC_IP}/32`] }],
       },
@@ -99,12 +95,21 @@ export class LabGateway {
       downlinkPorts: Array.from({ length: DEVICE_PORTS }, (_, i) => DEVICE_PORT + i),
       devices: { expectedCount: this.devices, reportIntervalSeconds: 60 },
       steering: { envoyNamespace: ENVOY_NAMESPACE, decoderNamespace: DECODER_NAMESPACE, decoderServiceName: DECODER_SERVICE },
-      tools: { kgctl: { sha256: sha }, kubectl: { sha256: sha } },
+      tools: { kgctl: { version: "0.7.0", sha256: sha }, kubectl: { version: "v1.34.2", sha256: sha } },
     };
   }
 
-  get options(): ResolvedGatewayOptions {
-    return resolveGatewayOptions(this.hostOptions());
+  /**
+   * The gateway's plan, with the lab's interface names: wireguard-go's control sockets (/var/run/wireguard/<name>.sock)
+   * are shared by every namespace, so the lab's interfaces carry its prefix.
+   */
+  get options(): GatewayPlan {
+    const plan = resolveGatewayPlan(this.planInput());
+    return {
+      ...plan,
+      kilo: { ...plan.kilo, interfaceName: IF.gatewayKiloWg },
+      uplink: { ...plan.uplink, interfaceName: IF.gatewayUplinkWg },
+    };
   }
 
   /** The steering agent's textfile for the node exporter (what Prometheus would scrape from the gateway). */
@@ -128,7 +133,7 @@ export class LabGateway {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.applySysctls(o);
     this.applyRuleset(o);
-    const uplink = renderUplinkConfig(o);
+    const uplink = renderUplinkConfig(o, this.uplinkKeys.privateKey);
     this.pids.push(await applyWgQuick(this.registry, NS.gateway, o.uplink.interfaceName, uplink));
     // What wg-quick does besides setconf and Address: MTU, and a route per AllowedIPs entry.
     ipBatch(NS.gateway, [`link set ${o.uplink.interfaceName} mtu ${o.uplink.mtu}`, ...wgQuickAllowedIps(uplink).map((c) => `route replace ${c} dev ${o.uplink.interfaceName}`)]);
@@ -149,7 +154,7 @@ export class LabGateway {
   // kgctl connect's PeerRoutes (pkg/mesh/routes.go): every segment's pod CIDR via its WireGuard IP, and that IP itself,
   // through the interface. Routes of members that left stay: the lab only ever adds (kgctl's route table would remove
   // them, but a stale route on a WireGuard interface without a peer for it just drops).
-  private routeKilo(o: ResolvedGatewayOptions): void {
+  private routeKilo(o: GatewayPlan): void {
     ipBatch(NS.gateway, this.members().flatMap((n) => [`route replace ${n.node.podCidr} via ${n.node.kiloIp} dev ${o.kilo.interfaceName} onlink`, `route replace ${n.node.kiloIp}/32 dev ${o.kilo.interfaceName}`]));
   }
 
@@ -194,7 +199,7 @@ export class LabGateway {
     return decision.targets.map((t) => `${t.name}=${t.address}`);
   }
 
-  private applySysctls(o: ResolvedGatewayOptions): void {
+  private applySysctls(o: GatewayPlan): void {
     this.skippedSysctls.length = 0;
     for (const s of gatewaySysctls(o)) {
       // net.core buffers and nf_conntrack_max belong to the host: inside a namespace they are
@@ -210,13 +215,13 @@ export class LabGateway {
     }
   }
 
-  private applyRuleset(o: ResolvedGatewayOptions): void {
+  private applyRuleset(o: GatewayPlan): void {
     writeFileSync(this.paths.nftablesConf, renderGatewayRuleset(o));
     inNs(NS.gateway, "nft", ["-f", this.paths.nftablesConf]);
   }
 
-  private writeAgent(o: ResolvedGatewayOptions): void {
-    writeFileSync(this.paths.kubeconfig, o.kubeconfig, { mode: 0o600 });
+  private writeAgent(o: GatewayPlan): void {
+    writeFileSync(this.paths.kubeconfig, this.cluster.kubeconfig, { mode: 0o600 });
     writeFileSync(this.paths.steeringProgram, STEERING_TARGETS_JQ);
     writeFileSync(this.paths.steeringAgentScript, renderSteeringAgentScript(o, this.paths));
     chmodSync(this.paths.steeringAgentScript, 0o755);
@@ -227,9 +232,9 @@ export class LabGateway {
    * `--allowed-ip` (tunnel address) on the interface, and one peer per segment (each node
    * its own) with AllowedIPs = pod CIDR + Kilo IP /32 and the Peer's keepalive.
    */
-  private kgctlConnectConfig(o: ResolvedGatewayOptions): WireguardConfig {
+  private kgctlConnectConfig(o: GatewayPlan): WireguardConfig {
     return {
-      interface: { privateKey: o.kiloPrivateKey, addresses: [`${o.tunnelAddress}/32`], listenPort: o.kilo.listenPort, table: "off" },
+      interface: { privateKey: this.kiloKeys.privateKey, addresses: [`${o.tunnelAddress}/32`], listenPort: o.kilo.listenPort, table: "off" },
       peers: this.members().map((n) => ({
         name: n.node.name,
         publicKey: n.keys.publicKey,

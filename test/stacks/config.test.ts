@@ -36,9 +36,9 @@ describe("parseStackConfig", () => {
       downlinkSourceRewrite: false,
       uplink: { address: "10.5.1.1", listenPort: 51821 },
     });
+    // ingress.address is left unset: its default (the uplink address) is the gateway plan's (infra/gateway/plan.ts).
     expect(config.ingress).toEqual({
       namespace: "iot-ingress",
-      address: "10.5.1.1",
       port: 5683,
       envoyImage: "envoyproxy/envoy:v1.40.2",
       edsSidecarImage: "node:22.21.1-alpine3.22",
@@ -110,14 +110,14 @@ describe("parseStackConfig", () => {
     ["pod CIDR over the Kilo subnet", (c) => (c.cluster.podCidr = "10.0.0.0/8"), "cluster.podCidr: 10.0.0.0/8 overlaps the Kilo subnet"],
     ["no device subnet", (c) => (c.devices.subnets = []), "devices.subnets: expected at least one device subnet"],
     ["device subnet with host bits", (c) => (c.devices.subnets = ["10.200.1.0/20"]), "devices.subnets[0]: \"10.200.1.0/20\" has host bits set"],
-    ["device subnets overlapping each other", (c) => (c.devices.subnets = ["10.200.0.0/20", "10.200.8.0/24"]), "devices.subnets[1]: 10.200.8.0/24 overlaps devices.subnets[0]"],
-    ["device subnet over the pod CIDR", (c) => (c.devices.subnets = ["100.64.0.0/16"]), "devices.subnets[0]: 100.64.0.0/16 overlaps cluster.podCidr (100.64.0.0/15)"],
-    ["device subnet over the service CIDR", (c) => (c.devices.subnets = ["10.32.0.0/24"]), "devices.subnets[0]: 10.32.0.0/24 overlaps cluster.serviceCidr (10.32.0.0/20)"],
-    ["device subnet over the Kilo subnet", (c) => (c.devices.subnets = ["10.4.128.0/17"]), "devices.subnets[0]: 10.4.128.0/17 overlaps the Kilo subnet (10.4.0.0/16)"],
-    ["device subnet containing the tunnel address", (c) => (c.devices.subnets = ["10.5.0.0/24"]), "devices.subnets[0]: 10.5.0.0/24 contains gateway.tunnelAddress (10.5.0.1)"],
-    ["tunnel address in the Kilo subnet", (c) => (c.gateway.tunnelAddress = "10.4.0.200"), "gateway.tunnelAddress: 10.4.0.200 is inside the Kilo subnet (10.4.0.0/16)"],
+    ["device subnets overlapping each other", (c) => (c.devices.subnets = ["10.200.0.0/20", "10.200.8.0/24"]), "devices.subnets[1]: 10.200.8.0/24 overlaps the device subnet 10.200.0.0/20"],
+    ["device subnet over the pod CIDR", (c) => (c.devices.subnets = ["100.64.0.0/16"]), "devices.subnets[0]: 100.64.0.0/16 overlaps the pod CIDR (100.64.0.0/15)"],
+    ["device subnet over the service CIDR", (c) => (c.devices.subnets = ["10.32.0.0/24"]), "devices.subnets[0]: 10.32.0.0/24 overlaps the service CIDR (10.32.0.0/20)"],
+    ["device subnet over the Kilo subnet", (c) => (c.devices.subnets = ["10.4.128.0/17"]), "devices.subnets[0]: 10.4.128.0/17 overlaps Kilo's subnet (10.4.0.0/16)"],
+    ["device subnet containing the tunnel address", (c) => (c.devices.subnets = ["10.5.0.0/24"]), "gateway.tunnelAddress: 10.5.0.1 is inside the device subnet 10.5.0.0/24"],
+    ["tunnel address in the Kilo subnet", (c) => (c.gateway.tunnelAddress = "10.4.0.200"), "gateway.tunnelAddress: 10.4.0.200 is inside Kilo's subnet (10.4.0.0/16)"],
     ["tunnel address that is not an address", (c) => (c.gateway.tunnelAddress = "10.5.0.300"), "gateway.tunnelAddress: expected an IPv4 address"],
-    ["same tunnel and uplink address", (c) => (c.gateway.uplink.address = "10.5.0.1"), "gateway.uplink.address: must differ from gateway.tunnelAddress"],
+    ["same tunnel and uplink address", (c) => (c.gateway.uplink.address = "10.5.0.1"), "gateway.uplink.address: must differ from the tunnel address (10.5.0.1)"],
     ["ingress port 0", (c) => (c.ingress = { port: 0 }), "ingress.port: expected a port in 1-65535"],
     ["uplink port above 65535", (c) => (c.gateway.uplink.listenPort = 70000), "gateway.uplink.listenPort: expected a port in 1-65535"],
     ["fractional decoder port", (c) => (c.decoder.port = 5683.5), "decoder.port: expected a whole port number"],
@@ -126,8 +126,8 @@ describe("parseStackConfig", () => {
     ["concentrator key of 31 bytes", (c) => (c.gateway.uplink.concentrators[0].publicKey = "FivtuBrHeD4Z4BpQca5Gng+gApYzRGb3tdtj68rbMU="), "gateway.uplink.concentrators[0].publicKey: expected a WireGuard public key"],
     ["no concentrator", (c) => (c.gateway.uplink.concentrators = []), "gateway.uplink.concentrators: expected at least one concentrator"],
     ["concentrator reachable from anywhere", (c) => (c.gateway.uplink.concentrators[0].sourceCidrs = ["0.0.0.0/0"]), "gateway.uplink.concentrators[0].sourceCidrs[0]: 0.0.0.0/0 is too wide"],
-    ["second concentrator without device subnets", (c) => c.gateway.uplink.concentrators.push({ name: "apn-2", publicKey: "BdAxX2fIISln69q0i989YzMy3LbRkqEmGxPOFnGljh4=", sourceCidrs: ["203.0.113.11/32"] }), "gateway.uplink.concentrators[0].deviceSubnets: is required when there is more than one concentrator"],
-    ["concentrator routing a subnet that is not a device subnet", (c) => (c.gateway.uplink.concentrators[0].deviceSubnets = ["10.201.0.0/24"]), "gateway.uplink.concentrators[0].deviceSubnets[0]: 10.201.0.0/24 is not one of devices.subnets"],
+    ["second concentrator without device subnets", (c) => c.gateway.uplink.concentrators.push({ name: "apn-2", publicKey: "BdAxX2fIISln69q0i989YzMy3LbRkqEmGxPOFnGljh4=", sourceCidrs: ["203.0.113.11/32"] }), "gateway.uplink.concentrators[0].deviceSubnets: must be given when there is more than one concentrator"],
+    ["concentrator routing a subnet that is not a device subnet", (c) => (c.gateway.uplink.concentrators[0].deviceSubnets = ["10.201.0.0/24"]), "gateway.uplink.concentrators[0].deviceSubnets[0]: 10.201.0.0/24 is not one of the device subnets"],
     ["kubectl sum that is not sha256", (c) => (c.gateway.tools.kubectl.sha256 = "abc"), "gateway.tools.kubectl.sha256: expected a sha256 sum"],
     ["decoder image on latest", (c) => (c.decoder.image = "rg.fr-par.scw.cloud/iot/decoder:latest"), "decoder.image: expected an image pinned"],
     ["decoder image without a tag", (c) => (c.decoder.image = "rg.fr-par.scw.cloud/iot/decoder"), "decoder.image: expected an image pinned"],
@@ -137,6 +137,7 @@ describe("parseStackConfig", () => {
     ["metrics port on the device port", (c) => (c.ingress = { metricsPort: 5683 }), "ingress.metricsPort: must differ from ingress.port (5683), the device port"],
     ["metrics port on the admin port", (c) => (c.ingress = { adminPort: 9950, metricsPort: 9950 }), "ingress.metricsPort: must differ from ingress.adminPort (9950)"],
     ["metrics port 0", (c) => (c.ingress = { metricsPort: 0 }), "ingress.metricsPort: expected a port in 1-65535"],
+    ["idle timeout over a day", (c) => (c.ingress = { idleTimeoutSeconds: 86_401 }), "ingress.idleTimeoutSeconds: expected at most one day"],
     ["unknown scrape mode", (c) => (c.ingress = { metrics: { scrape: "serviceMonitor" } }), "ingress.metrics.scrape: expected one of annotations, podMonitor"],
     ["unknown gateway scrape mode", (c) => (c.gateway.metrics = { scrape: "podMonitor" }), "gateway.metrics.scrape: expected one of annotations, serviceMonitor"],
     ["PrometheusRule as text", (c) => (c.observability = { prometheusRule: "yes" }), "observability.prometheusRule: expected boolean"],
@@ -151,8 +152,8 @@ describe("parseStackConfig", () => {
     ["resources with a bad quantity", (c) => (c.decoder.resources = { requests: { cpu: "lots", memory: "1Gi" }, limits: { memory: "1Gi" } }), "decoder.resources.requests.cpu: expected a Kubernetes quantity"],
     ["autoscaling pool without bounds", (c) => (c.cluster.generalPools = [{ name: "backend", nodeType: "PRO2-M", size: 2, autoscaling: true }]), "cluster.generalPools[0]: autoscaling needs minSize and maxSize"],
     ["pool named like the ingress pool", (c) => (c.cluster.externalPools = [{ name: "ingress" }]), "cluster: pool name \"ingress\" is used twice"],
-    ["device subnet containing the ingress address", (c) => (c.ingress = { address: "10.200.0.9" }), "devices.subnets[0]: 10.200.0.0/20 contains ingress.address (10.200.0.9)"],
-    ["ingress address equal to the tunnel address", (c) => (c.ingress = { address: "10.5.0.1" }), "ingress.address: must differ from gateway.tunnelAddress"],
+    ["device subnet containing the ingress address", (c) => (c.ingress = { address: "10.200.0.9" }), "ingress.address: 10.200.0.9 is inside the device subnet 10.200.0.0/20"],
+    ["ingress address equal to the tunnel address", (c) => (c.ingress = { address: "10.5.0.1" }), "ingress.address: must differ from the tunnel address (10.5.0.1)"],
     ["Envoy and decoders in one namespace", (c) => { c.ingress = { namespace: "iot" }; c.decoder.namespace = "iot"; }, 'decoder.namespace: must differ from ingress.namespace ("iot")'],
     ["decoder egress to the device subnet", (c) => (c.decoder.egress = [{ to: [{ cidr: "10.0.0.0/8" }], ports: [{ protocol: "TCP", port: 443 }] }]), "decoder.egress[0].to[0].cidr: 10.0.0.0/8 overlaps the device subnet 10.200.0.0/20"],
     ["maintenance hour 24", (c) => (c.cluster.autoUpgrade = { maintenanceWindowStartHour: 24 }), "cluster.autoUpgrade.maintenanceWindowStartHour: expected an hour in 0-23"],
@@ -165,6 +166,34 @@ describe("parseStackConfig", () => {
   it.each(invalidCases)("rejects %s, naming the key", (_name, change, expected) => {
     const problems = problemsOf(change);
     expect(problems.some((problem) => problem.startsWith(expected))).toBe(true);
+  });
+
+  it("reports the Envoy plan's problems at the config keys they come from, naming config keys", () => {
+    expect(
+      problemsOf((c) => {
+        c.devices.expectedCount = 250_000;
+        c.ingress = { port: 9950, adminPort: 9950, metricsPort: 9950, idleTimeoutSeconds: 300 };
+      }),
+    ).toEqual([
+      "cluster.ingressPool.size: 93750 sessions per node (with headroom) exceed the 28232 ephemeral ports a node has for Envoy's upstream sockets: add ingress nodes or shorten the idle timeout",
+      "ingress.metricsPort: must differ from ingress.port (9950), the device port",
+      "ingress.metricsPort: must differ from ingress.adminPort (9950): the admin stays on loopback",
+    ]);
+  });
+
+  it("reports the decoder plan's egress problems at decoder.egress", () => {
+    expect(
+      problemsOf((c) => {
+        c.decoder.egress = [
+          { to: [{ cidr: "10.0.0.0/8" }], ports: [{ protocol: "TCP", port: 443 }] },
+          { to: [{ cidr: "172.16.0.0/16", except: ["172.17.0.0/24"] }], ports: [{ protocol: "TCP", port: 443, endPort: 80 }] },
+        ];
+      }),
+    ).toEqual([
+      "decoder.egress[0].to[0].cidr: 10.0.0.0/8 overlaps the device subnet 10.200.0.0/20; traffic to devices is limited to downlinkPorts (add it to except)",
+      "decoder.egress[1].to[0].except[0]: 172.17.0.0/24 is not inside 172.16.0.0/16",
+      "decoder.egress[1].ports[0].endPort: must be a port in 443-65535, got 80",
+    ]);
   });
 
   it("lists every problem at once, one line each, without a stack trace as the message", () => {
@@ -182,7 +211,7 @@ describe("parseStackConfig", () => {
       'Invalid stack configuration (keys under "iot-udp-ingress:" in Pulumi.<stack>.yaml):',
       "  - environment: expected one of prod, preview",
       "  - decoder.replicas: expected a number above 0",
-      "  - devices.subnets[0]: 10.4.0.0/24 overlaps the Kilo subnet (10.4.0.0/16)",
+      "  - devices.subnets[0]: 10.4.0.0/24 overlaps Kilo's subnet (10.4.0.0/16)",
     ]);
   });
 
@@ -193,7 +222,7 @@ describe("parseStackConfig", () => {
     });
     expect(problems).toEqual([
       "decoder.image: expected an image pinned to an exact version tag (like repo/name:1.4.2) or a digest (@sha256:...)",
-      "devices.subnets[0]: 100.64.0.0/16 overlaps cluster.podCidr (100.64.0.0/15)",
+      "devices.subnets[0]: 100.64.0.0/16 overlaps the pod CIDR (100.64.0.0/15)",
     ]);
   });
 
@@ -213,9 +242,10 @@ describe("parseStackConfig", () => {
       c.devices.subnets = ["10.4.0.0/24", "10.4.0.0/25"];
     });
     expect(problems).toEqual([
-      "devices.subnets[0]: 10.4.0.0/24 overlaps the Kilo subnet (10.4.0.0/16)",
-      "devices.subnets[1]: 10.4.0.0/25 overlaps devices.subnets[0] (10.4.0.0/24)",
-      "devices.subnets[1]: 10.4.0.0/25 overlaps the Kilo subnet (10.4.0.0/16)",
+      // Once, though the gateway's and Envoy's plans both apply the device subnets' rule.
+      "devices.subnets[1]: 10.4.0.0/25 overlaps the device subnet 10.4.0.0/24",
+      "devices.subnets[0]: 10.4.0.0/24 overlaps Kilo's subnet (10.4.0.0/16)",
+      "devices.subnets[1]: 10.4.0.0/25 overlaps Kilo's subnet (10.4.0.0/16)",
     ]);
   });
 });

@@ -104,7 +104,7 @@ describe("cluster.existing", () => {
 
   it("still checks the address plan against the device subnets", () => {
     expect(problemsOf((c) => (c.cluster.podCidr = "10.200.0.0/16"))).toEqual([
-      expect.stringMatching(/^devices\.subnets\[0\]: 10\.200\.0\.0\/20 overlaps cluster\.podCidr/),
+      expect.stringMatching(/^devices\.subnets\[0\]: 10\.200\.0\.0\/20 overlaps the pod CIDR/),
     ]);
   });
 });
@@ -123,9 +123,9 @@ describe("gateway.externalHost", () => {
         c.gateway.image = "debian_bookworm";
       }),
     ).toEqual([
-      "gateway.zone: only applies to the gateway VM the stack creates, not with gateway.externalHost",
-      "gateway.instanceType: only applies to the gateway VM the stack creates, not with gateway.externalHost",
-      "gateway.image: only applies to the gateway VM the stack creates, not with gateway.externalHost",
+      "gateway.zone: does not apply with externalHost: no VM is created",
+      "gateway.instanceType: does not apply with externalHost: no VM is created",
+      "gateway.image: does not apply with externalHost: no VM is created",
     ]);
   });
 

@@ -1,5 +1,6 @@
 import { ConfigError, parseStackConfig } from "../../stacks/config";
-import { createEnvironment, UNPINNED_SHA256 } from "../../stacks/environment";
+import { createEnvironment } from "../../stacks/environment";
+import { UNPINNED_SHA256 } from "../../stacks/gateway-config";
 import { withSecretsRevealed } from "../support/kubernetes-schema";
 import { loggedWarnings, onlyResource, recordResources, settle, valueOf, type RecordedResource } from "../support/pulumi-mocks";
 import { rawConfigOfStack } from "../support/stack-files";

@@ -55,7 +55,6 @@ export async function componentKubernetesObjects(): Promise<ComponentObject[]> {
     zone: "fr-par-1",
     tunnelAddress: "10.5.0.1",
     deviceSubnets: ["10.200.0.0/20"],
-    podCidr: "100.64.0.0/15",
     uplink: {
       address: "10.5.1.1",
       concentrators: [
@@ -75,7 +74,7 @@ export async function componentKubernetesObjects(): Promise<ComponentObject[]> {
       kgctl: { version: "0.6.0", sha256: "a".repeat(64) },
       kubectl: { version: "v1.34.1", sha256: "7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3" },
     },
-    cluster: { apiServerUrl: "https://127.0.0.1:6443", caCertificate: "Q0EtREFUQQ==" },
+    cluster: { podCidr: "100.64.0.0/15", apiServerUrl: "https://127.0.0.1:6443", caCertificate: "Q0EtREFUQQ==" },
     identityNamespace: WIRING.ingressNamespace,
   });
   await settle();

@@ -6,7 +6,6 @@ export const GATEWAY_ARGS: WireguardGatewayArgs = {
   instanceType: "PRO2-S",
   tunnelAddress: "10.5.0.1",
   deviceSubnets: ["10.128.0.0/14", "10.160.0.0/16"],
-  podCidr: "100.64.0.0/15",
   adminCidrs: ["198.51.100.0/28"],
   uplink: {
     address: "10.5.1.1",
@@ -39,7 +38,7 @@ export const GATEWAY_ARGS: WireguardGatewayArgs = {
     kgctl: { version: "0.6.0", sha256: "a".repeat(64) },
     kubectl: { version: "v1.34.1", sha256: "7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3" },
   },
-  cluster: { apiServerUrl: "https://cluster.api.k8s.fr-par.scw.cloud:6443", caCertificate: "Q0EtREFUQQ==" },
+  cluster: { podCidr: "100.64.0.0/15", apiServerUrl: "https://cluster.api.k8s.fr-par.scw.cloud:6443", caCertificate: "Q0EtREFUQQ==" },
   identityNamespace: "iot-ingress",
   protectPublicIp: true,
   tags: ["project=iot"],
