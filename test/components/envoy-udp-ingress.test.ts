@@ -291,7 +291,7 @@ describe("EnvoyUdpIngress", () => {
     const { message, errors } = inputErrorsOf(bad);
     expect(errors).toStrictEqual([
       "listenerPort: must be an integer from 1 to 65535",
-      "deviceSubnets[1]: 10.128.0.0/14 is listed twice",
+      "deviceSubnets[1]: 10.128.0.0/14 overlaps the device subnet 10.128.0.0/14",
       "concurrency: must be an integer from 1 to 4294967295",
       "metricsPort: must differ from adminPort (9902): the admin stays on loopback",
     ]);
