@@ -6,8 +6,8 @@ import { ENVOY_DECODER_CLUSTER, ENVOY_STAT_PREFIX } from "../envoy/bootstrap";
  * `envoy_cluster_*{envoy_cluster_name}` by Envoy's default tag extractors; Envoy's Prometheus output keeps counter
  * names as they are, without a `_total` suffix) and the gateway's textfile metrics
  * (infra/gateway/scripts/gateway-metrics.jq). The checked-in `iot-udp-ingress.json` (DASHBOARD_FILE) next to this file
- * is `renderDashboard()` with the defaults; test/observability/dashboard.test.ts keeps the two equal and checks every
- * expression with promtool. It must not be called `dashboard.json`: Node's resolver tries `.json` before ts-node's
+ * is `renderDashboard()` with the defaults; test/observability/dashboard.test.ts keeps the two equal, and
+ * dashboard.system-test.ts checks every expression with promtool. It must not be called `dashboard.json`: Node's resolver tries `.json` before ts-node's
  * `.ts`, so `require("./dashboard")` under `pulumi preview` would load the JSON instead of this module.
  */
 export interface DashboardOptions {

@@ -3,6 +3,8 @@
 // global setup starts the cluster when none runs (building the binaries on first use, see
 // tools/kubernetes/README.md) and stops it afterwards; LOCAL_CLUSTER_KEEP=1 leaves it running.
 // The files share one cluster and change it (taints, objects), so they run one at a time.
+require("../support/ci-output");
+
 /** @type {import('jest').Config} */
 module.exports = {
   rootDir: "../..",

@@ -11,12 +11,13 @@ import {
   type GatewayPaths,
   type SteeringTarget,
 } from "../../infra/gateway";
+import { requireTool } from "../../harness/commands";
+import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "../../harness/netns";
+import { startWireguardGo, stopWireguardGo } from "../../harness/processes";
 import { generateKeyPair } from "../../infra/wireguard";
 import { ENVOY_POD_SELECTOR } from "../../components";
 import { gatewayPlan, withInterfaceNames } from "../gateway/support/plan";
 import { assignBuckets, steeringAddressOfPodCidr } from "../gateway/support/steering-oracle";
-import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "../gateway/support/netns";
-import { requireTool, run } from "../gateway/support/tools";
 import { eventually, getJson, kubectlOk, report } from "./support/cluster";
 import { WIRING, onlyObject } from "./support/component-objects";
 import {
@@ -230,7 +231,6 @@ beforeAll(async () => {
   // The gateway's side: the kubeconfig it receives, the agent and its decision program, the ruleset, the Kilo interface.
   const kubeconfig = path.join(work, "kubeconfig");
   fs.writeFileSync(kubeconfig, gatewayKubeconfig(token), { mode: 0o600 });
-  const which = (tool: string) => run("sh", ["-c", `command -v ${tool}`]).stdout.trim();
   paths = {
     ...DEFAULT_GATEWAY_PATHS,
     kubectl: kubectlPath(),
@@ -238,10 +238,10 @@ beforeAll(async () => {
     steeringProgram: path.join(work, "steering-targets.jq"),
     steeringStateDir: path.join(work, "state"),
     steeringRunDir: path.join(work, "run"),
-    nft: which("nft"),
-    conntrack: which("conntrack"),
-    jq: which("jq"),
-    wg: which("wg"),
+    nft: requireTool("nft"),
+    conntrack: requireTool("conntrack"),
+    jq: requireTool("jq"),
+    wg: requireTool("wg"),
   };
   fs.writeFileSync(paths.steeringProgram, STEERING_TARGETS_JQ);
   agent = path.join(work, "iot-steering-agent");
@@ -250,12 +250,7 @@ beforeAll(async () => {
   const ruleset = path.join(work, "ruleset.nft");
   fs.writeFileSync(ruleset, renderGatewayRuleset(options));
   nsExec(ns, "nft", ["-f", ruleset]);
-  const sock = `/var/run/wireguard/${KILO_IFACE}.sock`;
-  fs.rmSync(sock, { force: true });
-  const child = spawn("ip", ["netns", "exec", ns, "wireguard-go", "-f", KILO_IFACE], { stdio: "ignore", detached: true });
-  child.unref();
-  wireguardPid = child.pid;
-  for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  await startWireguardGo(ns, KILO_IFACE, (pid) => (wireguardPid = pid));
   const key = path.join(work, "kilo.key");
   fs.writeFileSync(key, generateKeyPair().privateKey);
   nsExec(ns, "wg", ["set", KILO_IFACE, "private-key", key]);
@@ -275,14 +270,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   bridge?.stop();
-  if (wireguardPid !== undefined) {
-    try {
-      process.kill(wireguardPid);
-    } catch {
-      /* already gone */
-    }
-  }
-  fs.rmSync(`/var/run/wireguard/${KILO_IFACE}.sock`, { force: true });
+  stopWireguardGo(wireguardPid, KILO_IFACE);
   deleteNetns(ns);
   await deleteWorkloads(workloads);
   if (work !== "") fs.rmSync(work, { recursive: true, force: true });

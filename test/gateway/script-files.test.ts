@@ -11,13 +11,12 @@ import {
   renderSteeringAgentScript,
   steeringAgentParameters,
   withShellParameters,
-  type ShellParameter,
 } from "../../infra/gateway";
-import { withTempDir } from "./support/checkers";
+import { withTempDir } from "../../harness/temp";
 import { gatewayPlan } from "./support/plan";
-import { run } from "./support/tools";
 
-// The gateway's bash and jq programs are files read at render time; only their parameters are rendered.
+// The gateway's bash and jq programs are files read at render time; only their parameters are rendered. Real bash reads
+// the rendered parameters in script-files.system-test.ts.
 
 const ROOT = resolve(__dirname, "../..");
 const SOURCE_SCRIPTS = join(ROOT, "infra/gateway/scripts");
@@ -84,29 +83,6 @@ describe.each(SCRIPTS)("$file parameters", ({ file, parameters, render }) => {
 });
 
 describe("shell parameters", () => {
-  /** What bash holds after running the rendered block: `declare -p` of each name, one line each. */
-  function inBash(parameters: readonly ShellParameter[]): string {
-    const script = `${renderShellParameters(parameters)}declare -p ${parameters.map((p) => p.name).join(" ")}\n`;
-    const result = run("bash", ["-c", script]);
-    expect(result.stderr).toBe("");
-    return result.stdout;
-  }
-
-  it("reach bash unchanged: quotes, spaces, dollars, backslashes, newlines and arrays", () => {
-    const awkward = `it's $HOME "quoted" \\ back\nand a second line; $(echo not run) %s`;
-    const result = run("bash", [
-      "-c",
-      `${renderShellParameters([
-        { name: "TEXT", value: awkward },
-        { name: "WORDS", value: ["a b", "it's", "$x", ""] },
-        { name: "COUNT", value: 42 },
-      ])}printf '%s\\n' "$TEXT"; printf '<%s>' "\${WORDS[@]}"; echo; echo "$COUNT"`,
-    ]);
-    expect(result.stderr).toBe("");
-    expect(result.stdout).toBe(`${awkward}\n<a b><it's><$x><>\n42\n`);
-    expect(inBash([{ name: "PLAIN", value: "/usr/bin/jq" }])).toBe('declare -r PLAIN="/usr/bin/jq"\n');
-  });
-
   it("write plain words bare and comment lines above their variable", () => {
     expect(renderShellParameters([{ name: "KGCTL", value: "/usr/local/bin/kgctl", comment: "kgctl 0.7.0" }, { name: "N", value: 0 }])).toBe(
       "# kgctl 0.7.0\nreadonly KGCTL=/usr/local/bin/kgctl\nreadonly N=0\n",

@@ -1,28 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
-import { cloudInitSchema } from "../gateway/support/checkers";
-import { existingClusterKubeconfig, FIXTURE_CA_DATA } from "../support/kubeconfig-fixture";
+import { FIXTURE_CA_DATA } from "../support/kubeconfig-fixture";
 import { isSecret, isSecretInput, onlyResource, plainStrings, resourcesOfType, unwrapSecret, valueOf } from "../support/pulumi-mocks";
-import { runProgramWithStackConfig, type ProgramRun } from "../support/run-program";
-import { expectedTypeCounts } from "./program-shared";
-import { onExistingCluster, pulumiConfigWithSections, rawConfigOfStack } from "../support/stack-files";
+import { type ProgramRun } from "../support/run-program";
+import { EXISTING_CLUSTER, existingClusterConfig, expectedTypeCounts, stackProgramRun } from "./program-shared";
 
 /* The preview stack file on an existing cluster (`cluster.existing`) and a gateway machine of the user's own (`gateway.externalHost`). */
 
-const KUBECONFIG = existingClusterKubeconfig();
-const GATEWAY_IP = "192.0.2.10";
-const TEST_PROJECT_ID = "00000000-0000-4000-8000-0000000000aa";
-
+const { kubeconfig: KUBECONFIG, gatewayPublicIp: GATEWAY_IP } = EXISTING_CLUSTER;
+const program = stackProgramRun("preview", existingClusterConfig());
 let run: ProgramRun;
-let projectIdBefore: string | undefined;
-beforeAll(async () => {
-  projectIdBefore = process.env.SCW_DEFAULT_PROJECT_ID;
-  process.env.SCW_DEFAULT_PROJECT_ID = TEST_PROJECT_ID;
-  const sections = onExistingCluster(rawConfigOfStack("preview"), { kubeconfig: KUBECONFIG, ingressNodes: 2, gatewayPublicIp: GATEWAY_IP });
-  run = await runProgramWithStackConfig("preview", { config: pulumiConfigWithSections("preview", sections) });
-});
-afterAll(() => {
-  if (projectIdBefore === undefined) delete process.env.SCW_DEFAULT_PROJECT_ID;
-  else process.env.SCW_DEFAULT_PROJECT_ID = projectIdBefore;
+beforeAll(() => {
+  run = program();
 });
 
 describe("the preview stack on an existing cluster with an external gateway host", () => {
@@ -61,12 +49,10 @@ describe("the preview stack on an existing cluster with an external gateway host
     expect(await isSecret(run.outputs.kubeconfig as pulumi.Output<string>)).toBe(true);
   });
 
-  it("exports the gateway's cloud-init as a secret that `cloud-init schema` accepts, with a kubeconfig for the given cluster", async () => {
+  it("exports the gateway's cloud-init as a secret, with a kubeconfig for the given cluster", async () => {
     const output = run.outputs.gatewayCloudInit as pulumi.Output<string>;
     expect(await isSecret(output)).toBe(true);
     const cloudInit = await valueOf(output);
-    const result = cloudInitSchema(cloudInit);
-    expect(`${result.stdout}${result.stderr}`).toContain("Valid cloud-config");
     expect(cloudInit).toContain("server: https://203.0.113.50:6443");
     expect(cloudInit).toContain(FIXTURE_CA_DATA);
     expect(cloudInit).not.toContain("admin-token-that-must-stay-secret");

@@ -1,14 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiProblems } from "../envoy/support/envoy-api";
-import { cloudInitSchema } from "../gateway/support/checkers";
 import { kiloPeerProblems } from "../support/kilo-peer-schema";
-import { checkRules } from "../observability/support/promtool";
 import { hasKubernetesSchema, validateAgainstKubernetesSchema, withSecretsRevealed } from "../support/kubernetes-schema";
 import { isSecret, isSecretInput, onlyResource, plainStrings, resourcesOfType, valueOf } from "../support/pulumi-mocks";
+import { existingClusterKubeconfig } from "../support/kubeconfig-fixture";
 import { runProgramWithStackConfig, type ProgramRun } from "../support/run-program";
+import { onExistingCluster, pulumiConfigWithSections, rawConfigOfStack } from "../support/stack-files";
 
-interface Expectations {
+export interface Expectations {
   readonly clusterType: string;
   readonly ingressNodes: number;
   readonly pools: number;
@@ -80,22 +79,85 @@ function withoutUnknowns(value: unknown): unknown {
 /** The Scaleway project the stack programs run against (the provider reads SCW_DEFAULT_PROJECT_ID). */
 const TEST_PROJECT_ID = "00000000-0000-4000-8000-0000000000aa";
 
-/** The whole program, run under mocks (as a preview) with a committed stack file. */
+/**
+ * Runs the whole program under mocks (as a preview) in a beforeAll, with the committed stack file of `stack` or the
+ * flat Pulumi config `config`, and the test Scaleway project; returns the run's getter. Call inside a describe.
+ */
+export function stackProgramRun(stack: string, config?: Record<string, string>): () => ProgramRun {
+  let run: ProgramRun | undefined;
+  let projectIdBefore: string | undefined;
+  beforeAll(async () => {
+    projectIdBefore = process.env.SCW_DEFAULT_PROJECT_ID;
+    process.env.SCW_DEFAULT_PROJECT_ID = TEST_PROJECT_ID;
+    run = await runProgramWithStackConfig(stack, config === undefined ? {} : { config });
+  });
+  afterAll(() => {
+    if (projectIdBefore === undefined) delete process.env.SCW_DEFAULT_PROJECT_ID;
+    else process.env.SCW_DEFAULT_PROJECT_ID = projectIdBefore;
+  });
+  return () => {
+    if (run === undefined) throw new Error(`the ${stack} program has not run (stackProgramRun's beforeAll failed)`);
+    return run;
+  };
+}
+
+/** The preview stack file moved onto an existing cluster and an external gateway host (program-existing*.ts). */
+export const EXISTING_CLUSTER = { kubeconfig: existingClusterKubeconfig(), ingressNodes: 2, gatewayPublicIp: "192.0.2.10" };
+
+/** The flat Pulumi config of the preview stack file with EXISTING_CLUSTER's `cluster.existing` and `gateway.externalHost`. */
+export function existingClusterConfig(): Record<string, string> {
+  return pulumiConfigWithSections("preview", onExistingCluster(rawConfigOfStack("preview"), EXISTING_CLUSTER));
+}
+
+/** The Envoy bootstrap the program's EnvoyUdpIngress ships, parsed. */
+export function envoyBootstrapOf(run: ProgramRun): any {
+  const configMap = resourcesOfType(run.resources, "kubernetes:core/v1:ConfigMap").find((resource) => resource.name.endsWith("-bootstrap"));
+  return parse((configMap?.inputs.data as Record<string, string>)["envoy.yaml"]);
+}
+
+/** The gateway VM's cloud-init, revealed. */
+export function gatewayCloudInitOf(run: ProgramRun): string {
+  const server = onlyResource(run.resources, "scaleway:instance/server:Server");
+  return (withSecretsRevealed(server.inputs.userData) as Record<string, string>)["cloud-init"];
+}
+
+/** The preview stack file's expectations. 2,000 devices x min(1, 60 s / 60 s) / 2 nodes = 1,000 sessions per node, x 1.5 headroom. */
+export const PREVIEW_EXPECTATIONS: Expectations = {
+  clusterType: "multicloud",
+  ingressNodes: 2,
+  // The ingress pool and the untainted `system` pool for the cluster add-ons.
+  pools: 2,
+  protect: false,
+  decoderReplicas: 2,
+  deviceSubnets: ["10.200.0.0/20"],
+  maxConnections: 1500,
+  // downlinkSourceRewrite is on: every datagram to a device leaves with the ingress address (= the uplink address).
+  concentratorAllowedIps: { "test-apn": ["10.5.1.1/32"] },
+};
+
+/** The prod stack file's expectations. 250,000 devices x min(1, 60 s / 300 s) / 4 nodes = 12,500 sessions per node, x 1.5 headroom. */
+export const PROD_EXPECTATIONS: Expectations = {
+  clusterType: "multicloud-dedicated-4",
+  ingressNodes: 4,
+  pools: 3,
+  protect: true,
+  decoderReplicas: 8,
+  deviceSubnets: ["10.128.0.0/14", "10.160.0.0/16"],
+  maxConnections: 18750,
+  // downlinkSourceRewrite is off: downlinks leave with pod addresses, so the concentrators route the pod CIDR too.
+  concentratorAllowedIps: {
+    "apn-primary": ["10.5.1.1/32", "100.64.0.0/15"],
+    "apn-secondary": ["10.5.1.1/32", "100.64.0.0/15"],
+  },
+};
+
+/** The whole program, run under mocks (as a preview) with a committed stack file; the system tier's checks of it are in describeStackProgramArtifacts. */
 export function describeStackProgram(stack: string, expected: Expectations): void {
   describe(`the ${stack} stack under mocks`, () => {
+    const program = stackProgramRun(stack);
     let run: ProgramRun;
-    let projectIdBefore: string | undefined;
-    beforeAll(async () => {
-      projectIdBefore = process.env.SCW_DEFAULT_PROJECT_ID;
-      process.env.SCW_DEFAULT_PROJECT_ID = TEST_PROJECT_ID;
-      run = await runProgramWithStackConfig(stack);
-    });
     beforeAll(() => {
-      envoyApiChecker();
-    }, ENVOY_API_BUILD_TIMEOUT_MS);
-    afterAll(() => {
-      if (projectIdBefore === undefined) delete process.env.SCW_DEFAULT_PROJECT_ID;
-      else process.env.SCW_DEFAULT_PROJECT_ID = projectIdBefore;
+      run = program();
     });
 
     it("plans exactly the environment's resources", () => {
@@ -152,14 +214,10 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       expect((decoderService?.inputs as any).spec.clusterIP).toBe("None");
     });
 
-    it("sizes Envoy for the stack's fleet, with a bootstrap Envoy's own API accepts", () => {
-      const configMap = resourcesOfType(run.resources, "kubernetes:core/v1:ConfigMap").find((resource) =>
-        resource.name.endsWith("-bootstrap"),
-      );
-      const bootstrap = parse((configMap?.inputs.data as Record<string, string>)["envoy.yaml"]);
+    it("sizes Envoy for the stack's fleet", () => {
+      const bootstrap = envoyBootstrapOf(run);
       expect(bootstrap.static_resources.clusters[0].circuit_breakers.thresholds[0].max_connections).toBe(expected.maxConnections);
       expect(run.outputs.envoyMaxConnectionsPerNode).toBe(expected.maxConnections);
-      expect(envoyApiProblems("bootstrap", bootstrap)).toEqual([]);
     });
 
     it("produces Kubernetes objects that all pass the Kubernetes schema", () => {
@@ -168,14 +226,6 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       // Values known only after apply (the registry Secret's content in a preview) are left out, as the API
       // server would only see them at `pulumi up`.
       objects.forEach((resource) => validateAgainstKubernetesSchema({ ...resource, inputs: withoutUnknowns(resource.inputs) as Record<string, unknown> }));
-    });
-
-    it("boots the gateway with a cloud-init that passes `cloud-init schema`", () => {
-      const server = onlyResource(run.resources, "scaleway:instance/server:Server");
-      const userData = withSecretsRevealed(server.inputs.userData) as Record<string, string>;
-      const result = cloudInitSchema(userData["cloud-init"]);
-      expect(`${result.stdout}${result.stderr}`).toContain("Valid cloud-config");
-      expect(result.status).toBe(0);
     });
 
     it("exports the kubeconfig as a secret and the addresses users configure in plain", async () => {
@@ -196,12 +246,9 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       expect(await valueOf(run.outputs.gatewayMetricsService as pulumi.Output<string>)).toBe(`${stack}-gateway-metrics`);
     });
 
-    it("exports the alert rules rendered with this stack's session budget, which promtool accepts", () => {
+    it("exports the alert rules rendered with this stack's session budget", () => {
       const rules = run.outputs.alertRules as string;
       expect(rules).toContain(`envoy_udp_downstream_sess_active{envoy_udp_prefix="iot_udp"} > ${0.8 * expected.maxConnections}`);
-      const result = checkRules(rules);
-      expect(result.output).toContain("SUCCESS: 9 rules found");
-      expect(result.status).toBe(0);
     });
 
     it("points the gateway's metrics EndpointSlice at the tunnel address in Envoy's namespace", () => {

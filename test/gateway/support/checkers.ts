@@ -1,18 +1,12 @@
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+/**
+ * The real tools of each ecosystem as judges of the gateway's artifacts (system tier: these run shellcheck,
+ * cloud-init, nft in a namespace, systemd-analyze).
+ */
+import { chmodSync, cpSync, mkdirSync, writeFileSync } from "fs";
 import { dirname, join } from "path";
-import { run, type RunResult } from "./tools";
-import { withNetns } from "./netns";
-
-/** Runs `fn` with a fresh temporary directory, removed afterwards. */
-export function withTempDir<T>(prefix: string, fn: (dir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  try {
-    return fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { run, type RunResult } from "../../../harness/commands";
+import { withNetns } from "../../../harness/netns";
+import { withTempDir } from "../../../harness/temp";
 
 /** `shellcheck` on a script file where it is (the shebang selects the dialect). */
 export function shellcheckFile(file: string): RunResult {

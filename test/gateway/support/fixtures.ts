@@ -1,10 +1,5 @@
 import { createHash } from "crypto";
-import { writeFileSync } from "fs";
-import { join } from "path";
-import { gatewayScriptPath, type MeshFacts, type SteeringDecision } from "../../../infra/gateway";
 import { encodeKey } from "../../../infra/wireguard";
-import { withTempDir } from "./checkers";
-import { run } from "./tools";
 
 /** Kubernetes API objects as `kubectl get -o json` returns them, reduced to the fields the decision reads. */
 
@@ -124,63 +119,4 @@ export function healthyNodes(count: number, lastSeen = NOW - 10): ApiState {
     decoderSlices: [decoderSlice(names.map((nodeName) => ({ nodeName, ready: true })))],
     peers: names.map((name, i) => nodePeer(name, `100.64.${i + 1}.0/24`, `10.4.0.${i + 1}`)),
   };
-}
-
-/** Runs the decision program (scripts/steering-targets.jq) with the real jq, with the agent's arguments. */
-export function runDecision(state: ApiState, buckets = 16, now = NOW): Required<SteeringDecision> {
-  const lists = apiLists(state);
-  return withTempDir("decision-", (dir) => {
-    const routes = join(dir, "routes.txt");
-    writeFileSync(routes, wgAllowedIps(state.peers));
-    const input = JSON.stringify({ nodes: lists.nodes, envoyPods: lists.pods, decoderSlices: lists.slices });
-    const result = run(
-      "jq",
-      [
-        "-c",
-        "--arg", "labelKey", INGRESS_LABEL.key,
-        "--arg", "labelValue", INGRESS_LABEL.value,
-        "--arg", "decoderService", DECODER_SERVICE,
-        "--argjson", "buckets", String(buckets),
-        "--rawfile", "routes", routes,
-        "--argjson", "now", String(now),
-        "-f", gatewayScriptPath("steering-targets.jq"),
-      ],
-      input,
-    );
-    if (result.status !== 0) throw new Error(`jq failed: ${result.stderr}`);
-    return JSON.parse(result.stdout) as Required<SteeringDecision>;
-  });
-}
-
-/** The agent's mesh status (scripts/mesh-status.jq with the real jq) for `facts`, after `previous`. */
-export interface MeshStatus {
-  readonly state: "synced" | "pending" | "stale";
-  readonly checkedAt: number;
-  readonly syncedAt: number | null;
-  readonly unroutedSince: Record<string, number>;
-  readonly unrouted: readonly string[];
-  readonly unroutedIngress: readonly string[];
-  readonly withoutEndpoint: readonly string[];
-  readonly message: string | null;
-}
-
-export function runMeshStatus(facts: MeshFacts, previous: MeshStatus | undefined, now: number, staleAfter = 90, iface = "kilo0"): MeshStatus {
-  return withTempDir("mesh-", (dir) => {
-    const previousFile = join(dir, "previous.json");
-    writeFileSync(previousFile, previous === undefined ? "" : JSON.stringify(previous));
-    const result = run(
-      "jq",
-      [
-        "-c",
-        "--slurpfile", "previous", previousFile,
-        "--argjson", "now", String(now),
-        "--argjson", "staleAfter", String(staleAfter),
-        "--arg", "iface", iface,
-        "-f", gatewayScriptPath("mesh-status.jq"),
-      ],
-      JSON.stringify(facts),
-    );
-    if (result.status !== 0) throw new Error(`jq failed: ${result.stderr}`);
-    return JSON.parse(result.stdout) as MeshStatus;
-  });
 }

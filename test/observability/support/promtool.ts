@@ -3,27 +3,20 @@
  * gateway's textfile metrics (`check metrics`), the alert rules (`check rules`, `test rules`) and the dashboard's
  * expressions (checked as recording rules).
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { requireTool, run } from "../../../harness/commands";
+import { withTempDir } from "../../../harness/temp";
 
 export interface PromtoolResult {
   readonly status: number | null;
   readonly output: string;
 }
 
-/** Fails (never skips) when promtool is missing, naming the package. */
-export function requirePromtool(): void {
-  const found = spawnSync("sh", ["-c", "command -v promtool"], { encoding: "utf8" });
-  if (found.status !== 0) throw new Error("'promtool' is not installed: install the Debian package 'prometheus' to run these tests");
-}
-
-/** Runs promtool with `args`, standard input `input`, in `cwd`. */
+/** Runs promtool with `args`, standard input `input`, in `cwd`; fails (never skips) when promtool is missing. */
 export function promtool(args: readonly string[], input?: string, cwd?: string): PromtoolResult {
-  requirePromtool();
-  const result = spawnSync("promtool", args, { encoding: "utf8", input, cwd, timeout: 60_000 });
-  if (result.error !== undefined) throw result.error;
+  requireTool("promtool");
+  const result = run("promtool", args, input, { cwd, timeoutMs: 60_000 });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
@@ -34,13 +27,10 @@ export function checkMetrics(text: string): PromtoolResult {
 
 /** Writes `files` to a fresh directory, runs `fn` in it and removes it. */
 export function withFiles<T>(files: Record<string, string>, fn: (dir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), "promtool-"));
-  try {
+  return withTempDir("promtool-", (dir) => {
     for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
     return fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** `promtool check rules` on a rules file's text. */

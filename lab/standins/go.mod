@@ -1,0 +1,3 @@
+module iot-udp-ingress/lab/standins
+
+go 1.22

@@ -1,3 +1,0 @@
-module iot-udp-ingress/test/lab/standins
-
-go 1.22

@@ -1,0 +1,3 @@
+import { describeStackProgramArtifacts } from "./program-system-shared";
+
+describeStackProgramArtifacts("preview");
