@@ -95,7 +95,7 @@ export interface WireguardGatewayArgs extends Omit<GatewayPlanInput, "peerName" 
   /**
    * Run the gateway on a machine of your own instead of a Scaleway VM: no VM, flexible IP or security group is
    * created, the machine boots with `cloudInit` (a secret output), and its firewall must let in what the security
-   * group would (see `gatewayInboundRules`). Default: none, the stack creates the VM.
+   * group would (the `inboundRules` output). Default: none, the stack creates the VM.
    */
   externalHost?: ExternalGatewayHostArgs;
   /**
@@ -136,6 +136,11 @@ export class WireguardGateway extends pulumi.ComponentResource {
   public readonly tunnelAddress: pulumi.Output<string>;
   /** The address devices send to (`ingress.address`, default the uplink address). */
   public readonly ingressAddress: string;
+  /**
+   * What the gateway's firewall lets in (the security group's rules; with `externalHost`, what the machine's own
+   * firewall must let in): the Kilo port from anywhere, the uplink port from the concentrators, SSH from the admins.
+   */
+  public readonly inboundRules: readonly GatewayInboundRule[];
   /** Name of the Kilo Peer. */
   public readonly peerName: pulumi.Output<string>;
   /** Kubeconfig of the gateway's ServiceAccount (secret). */
@@ -211,6 +216,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
     this.uplinkPublicKey = uplinkKeys.publicKey;
     this.tunnelAddress = pulumi.output(plan.tunnelAddress);
     this.ingressAddress = plan.ingress.address;
+    this.inboundRules = gatewayInboundRules(plan);
     this.peerName = peer.metadata.name;
     this.kubeconfig = kubeconfig;
     this.cloudInit = cloudInit;
@@ -409,14 +415,22 @@ export class WireguardGateway extends pulumi.ComponentResource {
   }
 }
 
+/** One inbound rule of the gateway's firewall, in the Scaleway security group's terms. */
+export interface GatewayInboundRule {
+  readonly action: "accept";
+  readonly protocol: "UDP" | "TCP";
+  readonly port: number;
+  readonly ipRange: string;
+}
+
 /** Inbound rules of the gateway: everything else is dropped by the default policy. */
-export function gatewayInboundRules(plan: GatewayPlan) {
+export function gatewayInboundRules(plan: GatewayPlan): GatewayInboundRule[] {
   // Kosmos nodes reach the gateway from their own public addresses, which change with the nodes.
-  const kiloMesh = [{ action: "accept", protocol: "UDP", port: plan.kilo.listenPort, ipRange: "0.0.0.0/0" }];
+  const kiloMesh: GatewayInboundRule[] = [{ action: "accept", protocol: "UDP", port: plan.kilo.listenPort, ipRange: "0.0.0.0/0" }];
   const uplink = plan.uplink.concentrators.flatMap((concentrator) =>
-    concentrator.sourceCidrs.map((ipRange) => ({ action: "accept", protocol: "UDP", port: plan.uplink.listenPort, ipRange })),
+    concentrator.sourceCidrs.map((ipRange): GatewayInboundRule => ({ action: "accept", protocol: "UDP", port: plan.uplink.listenPort, ipRange })),
   );
-  const ssh = plan.adminCidrs.map((ipRange) => ({ action: "accept", protocol: "TCP", port: 22, ipRange }));
+  const ssh = plan.adminCidrs.map((ipRange): GatewayInboundRule => ({ action: "accept", protocol: "TCP", port: 22, ipRange }));
   return [...kiloMesh, ...uplink, ...ssh];
 }
 

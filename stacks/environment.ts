@@ -5,14 +5,13 @@ import {
   EnvoyUdpIngress,
   ExistingCluster,
   IngressObservability,
-  isScalewayRegistryImage,
   KosmosCluster,
   RegistryPullSecret,
-  registryHostOf,
   WireguardGateway,
   type IngressPlacement,
   type PinnedDownloadArgs,
 } from "../components";
+import { isScalewayRegistryImage, registryHostOf } from "../components/registry-host";
 import { ConfigError, type EnvironmentConfig } from "./config";
 import { ingressNodes, isExistingCluster, type KosmosClusterConfig } from "./config-schema";
 import { gatewayPlanInput, UNPINNED_SHA256 } from "./gateway-config";

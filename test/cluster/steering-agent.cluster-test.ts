@@ -15,7 +15,7 @@ import { requireTool } from "../../harness/commands";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "../../harness/netns";
 import { startWireguardGo, stopWireguardGo } from "../../harness/processes";
 import { generateKeyPair } from "../../infra/wireguard";
-import { ENVOY_POD_SELECTOR } from "../../components";
+import { ENVOY_POD_SELECTOR } from "../../components/envoy-udp-ingress";
 import { gatewayPlan, withInterfaceNames } from "../gateway/support/plan";
 import { assignBuckets, steeringAddressOfPodCidr } from "../gateway/support/steering-oracle";
 import { eventually, getJson, kubectlOk, report } from "./support/cluster";

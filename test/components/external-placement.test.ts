@@ -6,6 +6,8 @@ import { isSecret, isSecretInput, onlyResource, recordResources, settle, unwrapS
 /* ExistingCluster, and WireguardGateway on a machine of the user's own (`externalHost`): no Scaleway resource. */
 
 let recorded: RecordedResource[];
+import { GATEWAY_VM_DEFAULTS } from "../../components/wireguard-gateway";
+
 let components: typeof import("../../components");
 
 const VM_ARGS = GATEWAY_ARGS;
@@ -62,7 +64,7 @@ describe("WireguardGateway with externalHost", () => {
     new components.WireguardGateway("gw", rest);
     await settle();
     expect(onlyResource(recorded, "scaleway:instance/server:Server").inputs).toMatchObject({
-      zone: components.GATEWAY_VM_DEFAULTS.zone,
+      zone: GATEWAY_VM_DEFAULTS.zone,
       type: "PRO2-XXS",
       image: "debian_bookworm",
     });

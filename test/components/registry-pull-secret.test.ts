@@ -22,6 +22,8 @@ const PROJECT = "11111111-2222-4333-8444-555555555555";
 const SECRET_KEY = "99999999-8888-4777-8666-555555555555";
 
 let recorded: RecordedResource[];
+import { isScalewayRegistryImage, registryHostOf } from "../../components/registry-host";
+
 let components: typeof import("../../components");
 
 /**
@@ -185,8 +187,8 @@ describe("registryHostOf / isScalewayRegistryImage", () => {
     ["localhost:5000/decoder:1.0.0", "localhost:5000", false],
     ["rg.fr-par.scw.cloud.evil.example/x:1.0.0", "rg.fr-par.scw.cloud.evil.example", false],
   ])("%s is served by %s (Scaleway: %p)", (image, host, scaleway) => {
-    expect(components.registryHostOf(image)).toBe(host);
-    expect(components.isScalewayRegistryImage(image)).toBe(scaleway);
+    expect(registryHostOf(image)).toBe(host);
+    expect(isScalewayRegistryImage(image)).toBe(scaleway);
   });
 });
 

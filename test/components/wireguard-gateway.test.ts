@@ -21,6 +21,8 @@ import {
 
 let recorded: RecordedResource[];
 let components: typeof import("../../components");
+/** The component's module, for what is not part of the public API. */
+let gatewayModule: typeof import("../../components/wireguard-gateway");
 let gateway: import("../../components").WireguardGateway;
 
 /** The key pair the mocks' RandomBytes named `name` yields (see test/support/pulumi-mocks.ts). */
@@ -44,6 +46,7 @@ function argProblems(args: import("../../components").WireguardGatewayArgs, name
 beforeAll(async () => {
   recorded = recordResources();
   components = await import("../../components");
+  gatewayModule = await import("../../components/wireguard-gateway");
   gateway = new components.WireguardGateway("gw", ARGS);
   await settle();
   await valueOf(gateway.cloudInit);
@@ -94,10 +97,14 @@ describe("WireguardGateway", () => {
     });
   });
 
-  it("closes SSH entirely without admin networks", () => {
-    const plan = resolveGatewayPlan({ ...ARGS, adminCidrs: undefined, peerName: "gw", cluster: { podCidr: ARGS.cluster.podCidr } });
-    const rules = components.gatewayInboundRules(plan);
-    expect(rules.filter((rule) => rule.port === 22)).toEqual([]);
+  it("exports the firewall's rules, the security group's, and closes SSH entirely without admin networks", () => {
+    const securityGroup = onlyResource(recorded, "scaleway:instance/securityGroup:SecurityGroup");
+    expect(gateway.inboundRules).toEqual(securityGroup.inputs.inboundRules);
+    const closed = gatewayModule.gatewayInboundRules(
+      resolveGatewayPlan({ ...ARGS, adminCidrs: undefined, peerName: "gw", cluster: { podCidr: ARGS.cluster.podCidr } }),
+    );
+    expect(closed.filter((rule) => rule.port === 22)).toEqual([]);
+    expect(closed).toHaveLength(4);
   });
 
   it("boots the VM with the cloud-init as a secret input", () => {
@@ -213,7 +220,7 @@ describe("WireguardGateway", () => {
     const slice = onlyResource(recorded, "kubernetes:discovery.k8s.io/v1:EndpointSlice", "gw-metrics").inputs as any;
     expect(slice.metadata.labels).toMatchObject({
       "kubernetes.io/service-name": "gw-metrics",
-      "endpointslice.kubernetes.io/managed-by": components.GATEWAY_ENDPOINTSLICE_MANAGER,
+      "endpointslice.kubernetes.io/managed-by": gatewayModule.GATEWAY_ENDPOINTSLICE_MANAGER,
     });
     expect(slice.metadata.labels["endpointslice.kubernetes.io/managed-by"]).not.toBe("endpointslice-controller.k8s.io");
     expect(slice).toMatchObject({
@@ -291,20 +298,20 @@ describe("WireguardGateway secret rotation and VM replacement", () => {
       'rotation.token: "Not_OK" must be 1-20 lowercase letters, digits or dashes (not at the ends)',
     ]);
     expect(argProblems({ ...ARGS, rotation: { kiloKey: "x".repeat(21) } })).toEqual([expect.stringMatching(/^rotation\.kiloKey: /)]);
-    expect(components.rotationProblems({ kiloKey: "2026-12", uplinkKey: "2027-01" })).toEqual([]);
+    expect(gatewayModule.rotationProblems({ kiloKey: "2026-12", uplinkKey: "2027-01" })).toEqual([]);
   });
 
   it("replaces the VM on a change of our cloud-init only, never on other user-data keys", async () => {
-    const options = components.gatewayServerOptions("#cloud-config\na: 1\n");
+    const options = gatewayModule.gatewayServerOptions("#cloud-config\na: 1\n");
     expect(options.replaceOnChanges).toBeUndefined();
     expect(options.deleteBeforeReplace).toBe(true);
     expect(options.additionalSecretOutputs).toEqual(["userData", "cloudInit"]);
     expect(await valueOf(options.replacementTrigger)).toBe(createHash("sha256").update("#cloud-config\na: 1\n").digest("hex"));
     // A secret cloud-init still gives a plain trigger: the CLI's preview display cannot mask a secret one.
-    const fromSecret = components.gatewayServerOptions(pulumi.secret("#cloud-config\na: 1\n"));
+    const fromSecret = gatewayModule.gatewayServerOptions(pulumi.secret("#cloud-config\na: 1\n"));
     expect(await isSecret(fromSecret.replacementTrigger as pulumi.Output<string>)).toBe(false);
     expect(await valueOf(fromSecret.replacementTrigger)).toBe(await valueOf(options.replacementTrigger));
-    const other = components.gatewayServerOptions("#cloud-config\na: 2\n");
+    const other = gatewayModule.gatewayServerOptions("#cloud-config\na: 2\n");
     expect(await valueOf(other.replacementTrigger)).not.toBe(await valueOf(options.replacementTrigger));
   });
 

@@ -1,5 +1,6 @@
 import { withSecretsRevealed } from "../../support/kubernetes-schema";
 import { recordResources, settle, valueOf, type RecordedResource } from "../../support/pulumi-mocks";
+import { ENVOY_POD_SELECTOR } from "../../../components/envoy-udp-ingress";
 
 /** A Kubernetes object as a component would send it to the API server. */
 export interface KubernetesObject {
@@ -66,7 +67,7 @@ export async function componentKubernetesObjects(): Promise<ComponentObject[]> {
     steering: {
       ingressNodeLabel: WIRING.ingressNodeLabel,
       envoyNamespace: WIRING.ingressNamespace,
-      envoyPodSelector: components.ENVOY_POD_SELECTOR,
+      envoyPodSelector: ENVOY_POD_SELECTOR,
       decoderNamespace: WIRING.decoderNamespace,
       decoderServiceName: WIRING.decoderService,
     },
