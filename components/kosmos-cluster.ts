@@ -1,6 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as scaleway from "@pulumiverse/scaleway";
+import { CLUSTER_INGRESS_POOL_NAME, DEFAULT_EXTERNAL_POOL_MAX_SIZE, checkClusterPlan } from "../infra/cluster";
+import { resolvedArgs } from "./input-errors";
 import { ingressRole, type ClusterConnection, type NodeLabel, type NodeTaint } from "./kubernetes-placement";
 
 /** Kosmos cluster offers; Kilo, the only CNI Kosmos supports, comes with them. */
@@ -49,8 +51,7 @@ export interface ExternalPoolArgs {
   maxSize?: pulumi.Input<number>;
 }
 
-/** `maxSize` of an external pool when none is given: the smallest one the provider accepts. */
-export const DEFAULT_EXTERNAL_POOL_MAX_SIZE = 1;
+export { DEFAULT_EXTERNAL_POOL_MAX_SIZE };
 
 /** Auto-upgrade of the control plane and pools within the minor version. */
 export interface AutoUpgradeArgs {
@@ -105,17 +106,29 @@ function requireKubeconfig(configFile: string | undefined, clusterResource: stri
   return configFile;
 }
 
-function validateExternalPool(pool: ExternalPoolArgs, index: number): void {
-  const maxSize = pool.maxSize;
-  if (typeof maxSize === "number" && (!Number.isInteger(maxSize) || maxSize < 1)) {
-    throw new pulumi.InputPropertyError({
-      propertyPath: `externalPools[${index}].maxSize`,
-      reason: `must be a whole number >= 1 (got ${maxSize}): the Scaleway provider rejects an external pool whose max size is below 1`,
-    });
-  }
+/** The plan's rules on the args whose values are known now (a Pulumi output is checked by Scaleway instead). */
+function checkClusterArgs(args: KosmosClusterArgs): void {
+  const known = <T>(value: pulumi.Input<T> | undefined): T | undefined =>
+    value === undefined || pulumi.Output.isInstance(value) || value instanceof Promise ? undefined : (value as T);
+  resolvedArgs("KosmosCluster", () =>
+    checkClusterPlan({
+      kubernetesVersion: known(args.kubernetesVersion),
+      autoUpgrade: args.autoUpgrade,
+      podCidr: known(args.podCidr),
+      serviceCidr: known(args.serviceCidr),
+      generalPools: (args.generalPools ?? []).map((pool) => ({
+        name: pool.name,
+        size: known(pool.size),
+        autoscaling: known(pool.autoscaling),
+        minSize: known(pool.minSize),
+        maxSize: known(pool.maxSize),
+      })),
+      externalPools: (args.externalPools ?? []).map((pool) => ({ name: pool.name, maxSize: known(pool.maxSize) })),
+    }),
+  );
 }
 
-export const INGRESS_POOL_NAME = "ingress";
+export const INGRESS_POOL_NAME = CLUSTER_INGRESS_POOL_NAME;
 
 /**
  * A Scaleway Kubernetes Kosmos cluster with Kilo, its pools, and a Kubernetes provider for it.
@@ -143,6 +156,7 @@ export class KosmosCluster extends pulumi.ComponentResource implements ClusterCo
 
   constructor(name: string, args: KosmosClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("iot-udp-ingress:index:KosmosCluster", name, {}, opts);
+    checkClusterArgs(args);
     const role = ingressRole(args.ingressRoleKey);
     this.ingressNodeLabel = role.nodeLabel;
     this.ingressNodeTaint = role.nodeTaint;
@@ -210,7 +224,6 @@ export class KosmosCluster extends pulumi.ComponentResource implements ClusterCo
     // Scaleway pools with nodes: the ingress pool and the general pools (their sizes are at least 1).
     const poolsWithNodes = Object.values(this.pools);
     (args.externalPools ?? []).forEach((pool, index) => {
-      validateExternalPool(pool, index);
       // Facts from the Scaleway Terraform provider v2.80.0, internal/services/k8s/pool.go
       // (resourceK8SPoolCreate, validatePoolSize) and pool_test.go (TestAccPool_ValidateSizeMutualized/-Dedicated):
       // - `min_size` and `max_size` of 0 count as unset (GetOk); with size 0 the request gets min 0 and max = size = 0.

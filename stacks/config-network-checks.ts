@@ -1,10 +1,11 @@
+import { checkClusterPlan } from "../infra/cluster";
 import { resolveDecoderPlan } from "../infra/decoder";
 import { resolveEnvoyPlan } from "../infra/envoy";
 import { problemsOf, withPaths } from "../infra/problems";
-import { cidrsOverlap, KILO_SUBNET, parseIpv4Cidr } from "../infra/network";
+import { parseIpv4Cidr } from "../infra/network";
 import { isScalewayRegistryImage } from "../components/registry-host";
 import { gatewayHostProblems } from "../components/wireguard-gateway";
-import { ingressNodes, isExistingCluster, type KosmosClusterConfig, type ParsedStackConfig } from "./config-schema";
+import { ingressNodes, isExistingCluster, type ParsedStackConfig } from "./config-schema";
 import { gatewayConfigProblems } from "./gateway-config";
 
 /** One problem found in a config, with the config key path it belongs to. */
@@ -27,12 +28,12 @@ interface CrossCheck {
  * keys without a second copy; what stays here is the stack's own policy and the cluster's pools.
  */
 const CROSS_CHECKS: readonly CrossCheck[] = [
-  { needs: ["cluster"], run: clusterRangeProblems },
+  { needs: ["cluster"], run: clusterPlanProblems },
+  { needs: ["cluster"], run: autoscalingBoundsProblems },
+  { needs: ["cluster"], run: untaintedPoolProblems },
   { needs: ["devices", "cluster", "gateway", "ingress"], run: gatewayConfigProblems },
   { needs: ["gateway"], run: gatewayHostConfigProblems },
   { needs: ["cluster", "decoder"], run: decoderPlacementProblems },
-  { needs: ["cluster"], run: clusterPoolProblems },
-  { needs: ["cluster"], run: untaintedPoolProblems },
   { needs: ["decoder"], run: imagePullProblems },
   { needs: ["devices", "cluster", "ingress"], run: envoyPlanProblems },
   { needs: ["ingress", "decoder"], run: namespaceProblems },
@@ -58,19 +59,23 @@ export function crossCheckStackConfig(config: Partial<ParsedStackConfig>): Confi
   });
 }
 
-function clusterRangeProblems(config: ParsedStackConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const pod = { path: "cluster.podCidr", cidr: config.cluster.podCidr };
-  const service = { path: "cluster.serviceCidr", cidr: config.cluster.serviceCidr };
-  if (cidrsOverlap(pod.cidr, service.cidr)) {
-    problems.push({ path: service.path, message: `${service.cidr} overlaps cluster.podCidr (${pod.cidr})` });
-  }
-  for (const range of [pod, service]) {
-    if (cidrsOverlap(range.cidr, KILO_SUBNET)) {
-      problems.push({ path: range.path, message: `${range.cidr} overlaps the Kilo subnet ${KILO_SUBNET}` });
-    }
-  }
-  return problems;
+/** The cluster's own rules (infra/cluster/plan.ts): address plan, upgrade policy, pools; at `cluster.*`. */
+function clusterPlanProblems(config: ParsedStackConfig): ConfigProblem[] {
+  const cluster = config.cluster;
+  const created = isExistingCluster(cluster)
+    ? {}
+    : { kubernetesVersion: cluster.kubernetesVersion, autoUpgrade: cluster.autoUpgrade, generalPools: cluster.generalPools, externalPools: cluster.externalPools };
+  return withPaths(problemsOf(() => checkClusterPlan({ podCidr: cluster.podCidr, serviceCidr: cluster.serviceCidr, ...created })), {}, "cluster");
+}
+
+/** The stack's policy: an autoscaling pool states its bounds rather than taking Scaleway's. */
+function autoscalingBoundsProblems(config: ParsedStackConfig): ConfigProblem[] {
+  if (isExistingCluster(config.cluster)) return [];
+  return config.cluster.generalPools.flatMap((pool, index) =>
+    pool.autoscaling && (pool.minSize === undefined || pool.maxSize === undefined)
+      ? [{ path: `cluster.generalPools[${index}]`, message: "autoscaling needs minSize and maxSize" }]
+      : [],
+  );
 }
 
 /** The decoder plan's egress rules (infra/decoder/plan.ts), reported at the config keys. */
@@ -104,38 +109,6 @@ function decoderPlacementProblems(config: ParsedStackConfig): ConfigProblem[] {
         "every ingress node needs a local decoder, or the gateway cannot steer devices to it",
     },
   ];
-}
-
-function clusterPoolProblems(config: ParsedStackConfig): ConfigProblem[] {
-  if (isExistingCluster(config.cluster)) return [];
-  const cluster: KosmosClusterConfig = config.cluster;
-  const problems: ConfigProblem[] = [];
-  const { autoUpgrade, kubernetesVersion } = cluster;
-  if (autoUpgrade.enabled && !/^\d+\.\d+$/.test(kubernetesVersion)) {
-    problems.push({
-      path: "cluster.kubernetesVersion",
-      message: `with cluster.autoUpgrade.enabled the version must be a minor version x.y, not ${kubernetesVersion}`,
-    });
-  }
-  cluster.generalPools.forEach((pool, index) => {
-    if (pool.autoscaling && (pool.minSize === undefined || pool.maxSize === undefined)) {
-      problems.push({ path: `cluster.generalPools[${index}]`, message: "autoscaling needs minSize and maxSize" });
-    }
-    if (pool.minSize !== undefined && pool.maxSize !== undefined && pool.minSize > pool.maxSize) {
-      problems.push({ path: `cluster.generalPools[${index}].minSize`, message: "must not exceed maxSize" });
-    }
-  });
-  const poolNames = [
-    "ingress",
-    ...cluster.generalPools.map((pool) => pool.name),
-    ...cluster.externalPools.map((pool) => pool.name),
-  ];
-  poolNames.forEach((name, index) => {
-    if (poolNames.indexOf(name) !== index) {
-      problems.push({ path: "cluster", message: `pool name "${name}" is used twice` });
-    }
-  });
-  return problems;
 }
 
 /**
@@ -205,15 +178,13 @@ function gatewayAccessProblems(config: ParsedStackConfig): ConfigProblem[] {
 }
 
 /**
- * The ingress pool is tainted for Envoy and the decoders, and external pools have no nodes until machines join, so
- * cluster add-ons (CoreDNS, metrics, Kilo's own) need a general pool that always has a node, or they stay Pending.
- * An existing cluster's pools are not the stack's to check.
+ * The stack's policy (a component user may run the add-ons elsewhere): the ingress pool is tainted for Envoy and the
+ * decoders, and external pools have no nodes until machines join, so cluster add-ons (CoreDNS, metrics, Kilo's own)
+ * need a general pool that always has a node, or they stay Pending. An existing cluster's pools are not ours to check.
  */
 function untaintedPoolProblems(config: ParsedStackConfig): ConfigProblem[] {
   if (isExistingCluster(config.cluster)) return [];
-  const alwaysHasNodes = config.cluster.generalPools.some(
-    (pool) => pool.size >= 1 && (!pool.autoscaling || (pool.minSize ?? 0) >= 1),
-  );
+  const alwaysHasNodes = config.cluster.generalPools.some((pool) => pool.size >= 1 && (!pool.autoscaling || (pool.minSize ?? 0) >= 1));
   if (alwaysHasNodes) return [];
   return [
     {

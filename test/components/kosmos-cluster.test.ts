@@ -165,10 +165,44 @@ describe("KosmosCluster", () => {
     expect(Object.keys(component.pools)).toEqual(["ingress", "system", "onprem"]);
   });
 
+  /** The `propertyPath: reason` lines of the InputPropertiesError creating the cluster throws. */
+  function argProblems(extra: Partial<import("../../components").KosmosClusterArgs>): string[] {
+    try {
+      createCluster(extra);
+    } catch (error) {
+      if (pulumi.InputPropertiesError.isInstance(error)) return error.errors.map((entry) => `${entry.propertyPath}: ${entry.reason}`);
+      throw error;
+    }
+    return [];
+  }
+
   it.each([0, -1, 1.5])("rejects an external pool with maxSize %p, naming the property", (maxSize) => {
-    expect(() => createCluster({ externalPools: [{ name: "ok" }, { name: "onprem", maxSize }] })).toThrow(
-      expect.objectContaining({ propertyPath: "externalPools[1].maxSize" }),
-    );
+    expect(argProblems({ externalPools: [{ name: "ok" }, { name: "onprem", maxSize }] })).toEqual([
+      `externalPools[1].maxSize: must be a whole number >= 1 (got ${maxSize}): the Scaleway provider rejects an external pool whose max size is below 1`,
+    ]);
+  });
+
+  it("reports the address plan, the upgrade policy and pool names at once, at their property paths", () => {
+    expect(
+      argProblems({
+        kubernetesVersion: "1.34.2",
+        autoUpgrade: { enabled: true },
+        podCidr: "10.0.0.0/8",
+        serviceCidr: "10.32.0.0/20",
+        generalPools: [{ name: "ingress", nodeType: "PRO2-S", size: 1, minSize: 3, maxSize: 2 }],
+      }),
+    ).toEqual([
+      "serviceCidr: 10.32.0.0/20 overlaps the pod CIDR (10.0.0.0/8)",
+      "podCidr: 10.0.0.0/8 overlaps the Kilo subnet 10.4.0.0/16",
+      "kubernetesVersion: with autoUpgrade.enabled the version must be a minor version x.y, not 1.34.2",
+      "generalPools[0].minSize: must not exceed maxSize",
+      'generalPools[0].name: pool name "ingress" is used twice',
+    ]);
+  });
+
+  it("skips the rules on values that are Pulumi outputs (Scaleway checks those)", async () => {
+    expect(argProblems({ podCidr: pulumi.output("10.0.0.0/8") })).toEqual([]);
+    await settle();
   });
 
   it("builds the Kubernetes provider from the kubeconfig, kept secret", async () => {
