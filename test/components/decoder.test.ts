@@ -1,8 +1,12 @@
-import * as pulumi from "@pulumi/pulumi";
 import { validateAgainstKubernetesSchema } from "../support/kubernetes-schema";
 import { onlyResource, recordResources, settle, valueOf, type RecordedResource } from "../support/pulumi-mocks";
 
 let recorded: RecordedResource[];
+import { inputErrorsOf } from "../support/input-errors";
+
+/** The `path: reason` lines of the InputPropertiesError `create` throws. */
+const inputErrorLines = (create: () => unknown): string[] => inputErrorsOf(create).errors;
+
 let components: typeof import("../../components");
 
 const placement = {
@@ -18,17 +22,6 @@ beforeAll(async () => {
 });
 beforeEach(() => recorded.splice(0));
 
-/** The `path: reason` lines of the InputPropertiesError `create` throws. */
-function inputErrorsOf(create: () => unknown): string[] {
-  let thrown: unknown;
-  try {
-    create();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(pulumi.InputPropertiesError.isInstance(thrown)).toBe(true);
-  return (thrown as pulumi.InputPropertiesError).errors.map((e) => `${e.propertyPath}: ${e.reason}`);
-}
 
 function createDecoder(downlinkPorts: number[] = [5683], egress?: import("../../components").DecoderEgressRule[]) {
   const service = new components.DecoderService("dec", { namespace: "iot-decoder", createNamespace: true, port: 5683 });
@@ -208,11 +201,11 @@ describe("DecoderDeployment", () => {
     [{ to: [{ cidr: "172.16.16.0/22" }], ports: [{ protocol: "ICMP" as "TCP", port: 1 }] }, "egress[0].ports[0].protocol: must be TCP, UDP or SCTP, got ICMP"],
   ])("rejects the egress rule %j", (rule, problem) => {
     // Reported the Pulumi way, with the property path, so the engine prints it next to the resource.
-    expect(inputErrorsOf(() => createDecoder([5683], [rule]))).toStrictEqual([problem].flat());
+    expect(inputErrorLines(() => createDecoder([5683], [rule]))).toStrictEqual([problem].flat());
   });
 
   it("reports every bad egress rule at once, each at its property path, before creating the decoders", async () => {
-    const errors = inputErrorsOf(() =>
+    const errors = inputErrorLines(() =>
       createDecoder(
         [5683],
         [

@@ -1,4 +1,3 @@
-import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { hasKubernetesSchema, validateAgainstKubernetesSchema } from "../support/kubernetes-schema";
 import { onlyResource, recordResources, settle, type RecordedResource } from "../support/pulumi-mocks";
@@ -7,6 +6,8 @@ import { args } from "./support/envoy-args";
 // Envoy's own API judges the bootstrap the component ships in envoy-udp-ingress.system-test.ts.
 
 let recorded: RecordedResource[];
+import { inputErrorsOf } from "../support/input-errors";
+
 let components: typeof import("../../components");
 
 beforeAll(async () => {
@@ -15,18 +16,6 @@ beforeAll(async () => {
 });
 beforeEach(() => recorded.splice(0));
 
-/** What `create` throws, as Pulumi reports bad args: the InputPropertiesError's message and `path: reason` lines. */
-function inputErrorsOf(create: () => unknown): { message: string; errors: string[] } {
-  let thrown: unknown;
-  try {
-    create();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(pulumi.InputPropertiesError.isInstance(thrown)).toBe(true);
-  const error = thrown as pulumi.InputPropertiesError;
-  return { message: error.message, errors: error.errors.map((e) => `${e.propertyPath}: ${e.reason}`) };
-}
 
 function daemonSetPodSpec(): any {
   return (onlyResource(recorded, "kubernetes:apps/v1:DaemonSet").inputs as any).spec.template.spec;

@@ -19,6 +19,8 @@ const POOL = "scaleway:kubernetes/pool:Pool";
 const PROVIDER = "pulumi:providers:kubernetes";
 
 let recorded: RecordedResource[];
+import { inputErrorsOf } from "../support/input-errors";
+
 let components: typeof import("../../components");
 
 beforeAll(async () => {
@@ -166,15 +168,7 @@ describe("KosmosCluster", () => {
   });
 
   /** The `propertyPath: reason` lines of the InputPropertiesError creating the cluster throws. */
-  function argProblems(extra: Partial<import("../../components").KosmosClusterArgs>): string[] {
-    try {
-      createCluster(extra);
-    } catch (error) {
-      if (pulumi.InputPropertiesError.isInstance(error)) return error.errors.map((entry) => `${entry.propertyPath}: ${entry.reason}`);
-      throw error;
-    }
-    return [];
-  }
+  const argProblems = (extra: Partial<import("../../components").KosmosClusterArgs>): string[] => inputErrorsOf(() => createCluster(extra)).errors;
 
   it.each([0, -1, 1.5])("rejects an external pool with maxSize %p, naming the property", (maxSize) => {
     expect(argProblems({ externalPools: [{ name: "ok" }, { name: "onprem", maxSize }] })).toEqual([

@@ -20,6 +20,8 @@ import {
 } from "../support/pulumi-mocks";
 
 let recorded: RecordedResource[];
+import { inputErrorsOf } from "../support/input-errors";
+
 let components: typeof import("../../components");
 /** The component's module, for what is not part of the public API. */
 let gatewayModule: typeof import("../../components/wireguard-gateway");
@@ -34,13 +36,7 @@ const ARGS = GATEWAY_ARGS;
 
 /** The `propertyPath: reason` lines of the InputPropertiesError the component throws for `args`, or none. */
 function argProblems(args: import("../../components").WireguardGatewayArgs, name = "gwbad"): string[] {
-  try {
-    new components.WireguardGateway(name, args);
-  } catch (error) {
-    if (pulumi.InputPropertiesError.isInstance(error)) return error.errors.map((entry) => `${entry.propertyPath}: ${entry.reason}`);
-    throw error;
-  }
-  return [];
+  return inputErrorsOf(() => new components.WireguardGateway(name, args)).errors;
 }
 
 beforeAll(async () => {
