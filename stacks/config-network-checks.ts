@@ -1,11 +1,11 @@
 import { checkClusterPlan } from "../infra/cluster";
 import { resolveDecoderPlan } from "../infra/decoder";
-import { resolveEnvoyPlan } from "../infra/envoy";
 import { problemsOf, withPaths } from "../infra/problems";
 import { parseIpv4Cidr } from "../infra/network";
 import { isScalewayRegistryImage } from "../components/registry-host";
 import { gatewayHostProblems } from "../components/wireguard-gateway";
 import { ingressNodes, isExistingCluster, type ParsedStackConfig } from "./config-schema";
+import { envoyConfigProblems } from "./envoy-config";
 import { gatewayConfigProblems } from "./gateway-config";
 
 /** One problem found in a config, with the config key path it belongs to. */
@@ -35,7 +35,7 @@ const CROSS_CHECKS: readonly CrossCheck[] = [
   { needs: ["gateway"], run: gatewayHostConfigProblems },
   { needs: ["cluster", "decoder"], run: decoderPlacementProblems },
   { needs: ["decoder"], run: imagePullProblems },
-  { needs: ["devices", "cluster", "ingress"], run: envoyPlanProblems },
+  { needs: ["devices", "cluster", "ingress"], run: envoyConfigProblems },
   { needs: ["ingress", "decoder"], run: namespaceProblems },
   { needs: ["devices", "decoder"], run: decoderEgressConfigProblems },
   { needs: ["gateway"], run: gatewayAccessProblems },
@@ -109,41 +109,6 @@ function decoderPlacementProblems(config: ParsedStackConfig): ConfigProblem[] {
         "every ingress node needs a local decoder, or the gateway cannot steer devices to it",
     },
   ];
-}
-
-/**
- * The Envoy plan's rules (infra/envoy/plan.ts: the ports, the metrics port against the device and admin ports, whether
- * one ingress node can hold its share of the fleet's sessions), run on the values the stack gives EnvoyUdpIngress and
- * reported at the config keys they come from.
- */
-function envoyPlanProblems(config: ParsedStackConfig): ConfigProblem[] {
-  const { devices, ingress } = config;
-  const configKeyOf: Readonly<Record<string, string>> = {
-    listenerPort: "ingress.port",
-    deviceSubnets: "devices.subnets",
-    "sessions.devices": "devices.expectedCount",
-    "sessions.reportIntervalSeconds": "devices.reportIntervalSeconds",
-    "sessions.ingressNodes": ingressNodes(config.cluster).path,
-    maxDatagramBytes: "devices.maxDatagramBytes",
-  };
-  // The same map names the other key of a rule between two keys, so the message names config keys too.
-  const configKey = (key: string): string => withPaths([{ path: key, message: "" }], configKeyOf, "ingress")[0]!.path;
-  const plan = () =>
-    resolveEnvoyPlan(
-      {
-        listenerPort: ingress.port,
-        deviceSubnets: devices.subnets,
-        sessions: { devices: devices.expectedCount, reportIntervalSeconds: devices.reportIntervalSeconds, ingressNodes: ingressNodes(config.cluster).count },
-        idleTimeoutSeconds: ingress.idleTimeoutSeconds,
-        maxDatagramBytes: devices.maxDatagramBytes,
-        concurrency: ingress.concurrency,
-        adminPort: ingress.adminPort,
-        metricsPort: ingress.metricsPort,
-        metrics: ingress.metrics,
-      },
-      configKey,
-    );
-  return withPaths(problemsOf(plan), configKeyOf, "ingress");
 }
 
 /** The component's rule that the VM's keys do not go with `gateway.externalHost`, at the config's keys. */

@@ -13,7 +13,8 @@ import {
 } from "../components";
 import { isScalewayRegistryImage, registryHostOf } from "../components/registry-host";
 import { ConfigError, type EnvironmentConfig } from "./config";
-import { ingressNodes, isExistingCluster, type KosmosClusterConfig } from "./config-schema";
+import { isExistingCluster, type KosmosClusterConfig } from "./config-schema";
+import { envoyPlanInput } from "./envoy-config";
 import { gatewayPlanInput, UNPINNED_SHA256 } from "./gateway-config";
 
 /** What one environment is made of; the stack exports a selection of it. */
@@ -70,21 +71,9 @@ export function createEnvironment(stackName: string, config: EnvironmentConfig, 
       createNamespace: true,
       envoyImage: config.ingress.envoyImage,
       edsSidecarImage: config.ingress.edsSidecarImage,
-      listenerPort: config.ingress.port,
-      deviceSubnets: config.devices.subnets,
+      ...envoyPlanInput(config),
       placement,
       decoder: { namespace: decoderService.namespace, serviceName: decoderService.serviceName },
-      sessions: {
-        devices: config.devices.expectedCount,
-        reportIntervalSeconds: config.devices.reportIntervalSeconds,
-        ingressNodes: ingressNodes(config.cluster).count,
-      },
-      idleTimeoutSeconds: config.ingress.idleTimeoutSeconds,
-      maxDatagramBytes: config.devices.maxDatagramBytes,
-      concurrency: config.ingress.concurrency,
-      adminPort: config.ingress.adminPort,
-      metricsPort: config.ingress.metricsPort,
-      metrics: { scrape: config.ingress.metrics.scrape },
       resources: config.ingress.resources,
     },
     onCluster,
