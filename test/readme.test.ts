@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { z } from "zod";
+import { extractTables } from "../bench/tables";
 import { renderSizingTable } from "../scripts/sizing-table";
 import { schemaAlternatives, stackConfigSchema } from "../stacks/config-schema";
 
@@ -91,6 +92,11 @@ describe("README.md", () => {
     for (const keyPath of ["gateway.kiloListenPort", "gateway.uplink.listenPort", "gateway.steering.buckets", "ingress.adminPort", "decoder.port"]) {
       expect(documentedDefault(keyPath)).toBeDefined();
     }
+  });
+
+  it("shows the bench's tables as bench/results.md holds them", () => {
+    const results = fs.readFileSync(path.join(__dirname, "..", "bench", "results.md"), "utf8");
+    expect(extractTables(README)).toBe(extractTables(results));
   });
 
   it("shows the sizing table the code computes", () => {

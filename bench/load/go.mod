@@ -1,0 +1,3 @@
+module iot-udp-ingress/bench/load
+
+go 1.22

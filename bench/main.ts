@@ -1,0 +1,151 @@
+/**
+ * What this project's own parts cost as the fleet grows (issue 13, parts 1-3):
+ *
+ *   npm run bench                      # every part, the whole matrix, 3 repetitions; writes bench/results.md
+ *   npm run bench -- --parts 2,3       # some parts only (printed, not written)
+ *   npm run bench -- --quick           # small sizes, one repetition, for trying changes (printed, not written)
+ *   npm run bench -- --reps 5          # more repetitions
+ *
+ * Needs root (network namespaces), iproute2, nftables, conntrack, jq, GNU time and Go. Prints one table per part
+ * (bench/tables.ts) and, for a full run, writes the same to bench/results.md. Every namespace is named
+ * `bnch-<pid>-...` and removed on exit, on failure and on SIGINT/SIGTERM.
+ */
+import { writeFileSync } from "node:fs";
+import { cpus, loadavg, release, tmpdir } from "node:os";
+import { join } from "node:path";
+import { edsBench } from "./eds";
+import { gatewayBench } from "./gateway";
+import { goVersion } from "./gobuild";
+import { steeringBench } from "./steering";
+import { Cleanup, requireTool, runOk } from "./sys";
+import {
+  EDS_SIZES,
+  GATEWAY_CASES,
+  renderResultsFile,
+  renderTables,
+  STEERING_SIZES,
+  type BenchResults,
+  type EdsRow,
+  type GatewayRow,
+  type MachineInfo,
+  type SteeringRow,
+} from "./tables";
+
+interface Options {
+  parts: Set<number>;
+  repetitions: number;
+  quick: boolean;
+  out: string | undefined;
+  args: string[];
+}
+
+const USAGE = "usage: npm run bench -- [--parts 1,2,3] [--reps N] [--quick] [--out FILE]";
+
+function parseArgs(argv: readonly string[]): Options {
+  const options: Options = { parts: new Set([1, 2, 3]), repetitions: 3, quick: false, out: undefined, args: [...argv] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--parts") {
+      const parts = (argv[++i] ?? "").split(",").map(Number);
+      if (parts.length === 0 || parts.some((p) => ![1, 2, 3].includes(p))) throw new Error(`--parts takes a list of 1, 2, 3 (${USAGE})`);
+      options.parts = new Set(parts);
+    } else if (arg === "--reps") {
+      const reps = Number(argv[++i]);
+      if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps takes an integer from 1 to 20 (${USAGE})`);
+      options.repetitions = reps;
+    } else if (arg === "--quick") {
+      options.quick = true;
+    } else if (arg === "--out") {
+      options.out = argv[++i];
+      if (options.out === undefined) throw new Error(USAGE);
+    } else if (arg === "--help" || arg === "-h") {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else {
+      throw new Error(`unknown argument ${arg} (${USAGE})`);
+    }
+  }
+  if (options.quick && !process.argv.includes("--reps")) options.repetitions = 1;
+  return options;
+}
+
+function machineInfo(): MachineInfo {
+  const model = /^model name\s*:\s*(.+)$/m.exec(runOk("cat", ["/proc/cpuinfo"]))?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
+  return {
+    cpus: Number(runOk("nproc", []).trim()),
+    cpuModel: model.replace(/\s+/g, " "),
+    kernel: release(),
+    tmpFs: runOk("findmnt", ["-no", "FSTYPE", "-T", tmpdir()]).trim().split("\n")[0] || "unknown",
+    loadAverage: loadavg()[0],
+    node: process.version,
+    jq: runOk("jq", ["--version"]).trim(),
+    nft: /v[\d.]+/.exec(runOk("nft", ["--version"]))?.[0] ?? "unknown",
+    go: goVersion(),
+  };
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error("the bench needs root (network namespaces, nftables, conntrack)");
+  for (const tool of ["ip", "nft", "conntrack", "jq", "bash", "flock", "time"]) requireTool(tool);
+  const started = Date.now();
+  const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
+  const machine = machineInfo();
+
+  const cleanup = new Cleanup();
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: removing the bench's namespaces and processes\n`);
+    cleanup.run();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("exit", () => cleanup.run());
+  Cleanup.removeLeftovers();
+
+  const gatewayCases = options.quick ? GATEWAY_CASES.filter((c) => c.id === "repeat-256" || c.id === "new-256") : GATEWAY_CASES;
+  const steeringSizes = options.quick ? STEERING_SIZES.filter((s) => s.nodes <= 30 && s.perNode <= 10) : STEERING_SIZES;
+  const edsSizes = options.quick ? EDS_SIZES.filter((s) => s.endpoints <= 1000) : EDS_SIZES;
+
+  let gateway: GatewayRow[] = [];
+  let steering: SteeringRow[] = [];
+  let eds: EdsRow[] = [];
+  try {
+    if (options.parts.has(1)) gateway = await gatewayBench(cleanup, { repetitions: options.repetitions, cases: gatewayCases, log });
+    if (options.parts.has(2)) steering = await steeringBench(cleanup, { repetitions: options.repetitions, sizes: steeringSizes, log });
+    if (options.parts.has(3)) eds = await edsBench(cleanup, { repetitions: options.repetitions, sizes: edsSizes, log });
+  } finally {
+    cleanup.run();
+  }
+
+  const results: BenchResults = {
+    machine,
+    run: {
+      command: ["npm run bench", ...(options.args.length > 0 ? ["--", ...options.args] : [])].join(" "),
+      date: new Date(started).toISOString().slice(0, 10),
+      minutes: (Date.now() - started) / 60_000,
+      repetitions: options.repetitions,
+    },
+    gateway,
+    steering,
+    eds,
+  };
+  process.stdout.write(`${renderTables(results)}\n`);
+  const full = !options.quick && options.parts.size === 3;
+  const out = options.out ?? (full ? join(__dirname, "results.md") : undefined);
+  if (out !== undefined) {
+    writeFileSync(out, renderResultsFile(results));
+    log(`written to ${out}`);
+  } else {
+    log("a partial run: bench/results.md is left as it was");
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
