@@ -174,7 +174,12 @@ describe.each(STACKS)("the %s stack file deployed with the real engine onto a lo
     const drain = await kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"]);
     const drainMs = Date.now() - started;
     try {
-      expect(drain.stderr).not.toMatch(/error/i);
+      // A refusal by the decoders' PDB is the budget doing its job: kubectl drain retries the eviction once the
+      // replacement is ready (k8s.io/kubectl pkg/drain: a 429 from the eviction API is retried), which takes longer
+      // on a loaded machine. Any other error fails the test.
+      const pdbRetry = /^error when evicting pods\/"[^"]+" -n "iot-decoder" \(will retry after \d+s\): Cannot evict pod as it would violate the pod's disruption budget\.$/;
+      const otherLines = drain.stderr.split("\n").filter((line) => !pdbRetry.test(line));
+      expect(otherLines.join("\n")).not.toMatch(/error/i);
       expect(drain.code).toBe(0);
       const { value: decoders, ms } = await eventually("every decoder running again, none on the drained node", async () => {
         const pods = (await getJson<{ items: Pod[] }>(["-n", "iot-decoder", "get", "pods"])).items;
