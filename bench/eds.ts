@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { renderEdsFile, type EndpointSlice } from "../infra/envoy";
 import { EDS_SIDECAR_DIR, EDS_SIDECAR_MAIN } from "../infra/envoy/eds-sidecar-files";
 import { DECODER_NAMESPACE, DECODER_PORT_NAME, DECODER_SERVICE, decoderSlice, decoderSlices, ENDPOINTS_PER_SLICE, endpointsPerNode, nodeName, type EndpointPlacement } from "./api-lists";
-import { FakeKubeApi } from "./fake-kube-api";
-import { Cleanup, nowMs } from "./sys";
+import type { Cleanup } from "../harness/cleanup";
+import { FakeKubeApi } from "../harness/fake-kube-api";
+import { nowMs } from "../harness/timed";
 import { EDS_CHANGES_PER_RUN, spread, type EdsRow, type EdsSize } from "./tables";
 
 const NODE = nodeName(0);
@@ -74,8 +75,9 @@ function placementFor(size: EdsSize): EndpointPlacement {
 async function oneRun(cleanup: Cleanup, size: EdsSize, placement: EndpointPlacement, work: string): Promise<{ startMs: number; changeMs: number[]; rss: number; peak: number }> {
   const api = new FakeKubeApi();
   const slices = decoderSlices(placement);
-  api.items = slices;
-  api.resourceVersion = "300000";
+  api.list = { resourceVersion: "300000", items: slices as unknown as EndpointSlice[] };
+  // Pages as the API server answers the sidecar's `limit=500` (infra/envoy/eds-sidecar/kube-api.js).
+  api.pageSize = 500;
   const baseUrl = await api.start();
   const edsDir = join(work, "eds");
   mkdirSync(edsDir, { recursive: true });
@@ -109,7 +111,7 @@ async function oneRun(cleanup: Cleanup, size: EdsSize, placement: EndpointPlacem
     const exited = new Promise<never>((_, reject) => child!.once("exit", (code) => reject(new Error(`the sidecar exited (${code}): ${stderr}`))));
     exited.catch(() => undefined);
     const startMs = (await Promise.race([first, exited])) - started;
-    await Promise.race([api.watchOpen(), exited]);
+    const watch = await Promise.race([api.nextWatch(30_000), exited]);
 
     // The first local endpoint goes not ready, then ready again, and so on: every change rewrites the file.
     const localIndex = Array.from({ length: placement.count }, (_, k) => k).find((k) => placement.nodeOf(k) === 0)!;
@@ -122,7 +124,7 @@ async function oneRun(cleanup: Cleanup, size: EdsSize, placement: EndpointPlacem
       current[sliceIndex] = modified;
       const renamed = fileWatch.expect(renderEdsFile(current as unknown as EndpointSlice[], selection));
       const sent = nowMs();
-      api.send("MODIFIED", modified);
+      watch.send({ type: "MODIFIED", object: modified });
       changeMs.push((await Promise.race([renamed, exited])) - sent);
     }
     const memory = memoryMb(child.pid!);

@@ -7,10 +7,13 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderGatewayRuleset, renderSteeringAgentScript, type GatewayPlan } from "../infra/gateway";
 import { steeringAddress, steeringApiState } from "./api-lists";
-import { buildLoadTool } from "./gobuild";
 import { benchPlan, DEVICE_BASE, DEVICE_SUBNET, INGRESS_ADDRESS, INGRESS_PORT, NODE_POD_RANGE, ROUTER_KILO, ROUTER_UPLINK } from "./plan";
 import { runDecisionProgram } from "./steering";
-import { Cleanup, inNs, ipBatch, LineProcess, runOk, sleep } from "./sys";
+import type { Cleanup } from "../harness/cleanup";
+import { runOk, sleep } from "../harness/commands";
+import { buildGoModule } from "../harness/gobuild";
+import { ipBatch, nsExec } from "../harness/netns";
+import { LineProcess } from "../harness/processes";
 import {
   BISECTION_STEPS,
   MAP_TARGETS,
@@ -91,7 +94,7 @@ export class Topology {
     ]);
     ipBatch(this.receiver, [`addr add 172.31.2.2/30 dev ${RECEIVER_IF}`, `link set ${RECEIVER_IF} up`, "route add default via 172.31.2.1"]);
     // The gateway's forwarding and reverse-path settings (gatewaySysctls), per namespace.
-    inNs(this.router, "sysctl", ["-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.rp_filter=2"]);
+    nsExec(this.router, "sysctl", ["-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.rp_filter=2"]);
     const sink = join(work, "sink.nft");
     writeFileSync(
       sink,
@@ -110,18 +113,18 @@ export class Topology {
         "",
       ].join("\n"),
     );
-    inNs(this.receiver, "nft", ["-f", sink]);
-    this.load = new LineProcess("bench-load", cleanup, this.sender, binary, ["-base", DEVICE_BASE, "-dst", `${INGRESS_ADDRESS}:${INGRESS_PORT}`]);
+    nsExec(this.receiver, "nft", ["-f", sink]);
+    this.load = new LineProcess("bench-load", this.sender, binary, ["-base", DEVICE_BASE, "-dst", `${INGRESS_ADDRESS}:${INGRESS_PORT}`], (pid) => cleanup.trackPid(pid));
   }
 
   /** Loads the rendered ruleset and a steering map of MAP_TARGETS nodes made by the decision program and the agent. */
   loadRuleset(plan: GatewayPlan): void {
     const ruleset = join(this.work, `ruleset-${plan.steering.buckets}.nft`);
     writeFileSync(ruleset, renderGatewayRuleset(plan));
-    inNs(this.router, "nft", ["-f", ruleset]);
+    nsExec(this.router, "nft", ["-f", ruleset]);
     const transaction = join(this.work, `steer-${plan.steering.buckets}.nft`);
     writeFileSync(transaction, steeringTransaction(plan, this.work));
-    inNs(this.router, "nft", ["-f", transaction]);
+    nsExec(this.router, "nft", ["-f", transaction]);
     this.loaded = plan.steering.buckets;
   }
 
@@ -144,13 +147,13 @@ export class Topology {
         "",
       ].join("\n"),
     );
-    inNs(this.router, "nft", ["flush", "ruleset"]);
-    inNs(this.router, "nft", ["-f", reference]);
+    nsExec(this.router, "nft", ["flush", "ruleset"]);
+    nsExec(this.router, "nft", ["-f", reference]);
     this.loaded = 0;
   }
 
   bare(): void {
-    inNs(this.router, "nft", ["flush", "ruleset"]);
+    nsExec(this.router, "nft", ["flush", "ruleset"]);
     this.loaded = undefined;
   }
 
@@ -159,7 +162,7 @@ export class Topology {
   }
 
   setUdpTimeout(seconds: number): void {
-    inNs(this.router, "sysctl", ["-q", "-w", `net.netfilter.nf_conntrack_udp_timeout=${seconds}`, `net.netfilter.nf_conntrack_udp_timeout_stream=${seconds}`]);
+    nsExec(this.router, "sysctl", ["-q", "-w", `net.netfilter.nf_conntrack_udp_timeout=${seconds}`, `net.netfilter.nf_conntrack_udp_timeout_stream=${seconds}`]);
   }
 
   flushConntrack(): void {
@@ -169,11 +172,11 @@ export class Topology {
   }
 
   conntrackCount(): number {
-    return Number(inNs(this.router, "conntrack", ["-C"]).trim());
+    return Number(nsExec(this.router, "conntrack", ["-C"]).trim());
   }
 
   sink(): SinkCounts {
-    const listed = JSON.parse(inNs(this.receiver, "nft", ["-j", "list", "counters", "table", "netdev", "bench_sink"])) as {
+    const listed = JSON.parse(nsExec(this.receiver, "nft", ["-j", "list", "counters", "table", "netdev", "bench_sink"])) as {
       nftables: Array<{ counter?: { name: string; packets: number } }>;
     };
     const packets = (name: string) => listed.nftables.find((entry) => entry.counter?.name === name)?.counter?.packets ?? 0;
@@ -183,7 +186,7 @@ export class Topology {
   /** One trial: COUNT datagrams at RATE (0: unpaced) from devices OFFSET.., cycling over SOURCES; counts what arrived. */
   async trial(rate: number, count: number, sources: number, offset = 0): Promise<Trial> {
     const before = this.sink();
-    const sent = await this.load.call<SendAnswer>(`send ${Math.round(rate)} ${Math.round(count)} ${sources} ${offset}`);
+    const sent = await this.load.call<SendAnswer>(`send ${Math.round(rate)} ${Math.round(count)} ${sources} ${offset}`, 120_000);
     // Wait for the last datagrams: done when all arrived or the count stood still for 200 ms.
     let last = -1;
     let still = 0;
@@ -262,6 +265,16 @@ async function lossFreeRate(trial: (rate: number, count: number) => Promise<Tria
   }
   if (best === 0) throw new Error(`no loss-free trial down to ${Math.round(low)}/s`);
   return best;
+}
+
+/** The UDP sender (bench/load), built once per source content and Go version into the cache outside the repository. */
+function buildLoadTool(): string {
+  return buildGoModule(join(__dirname, "load"), {
+    cache: "bench",
+    binary: "bench-load",
+    purpose: "build the bench's UDP sender",
+    env: { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod" },
+  });
 }
 
 export async function gatewayBench(cleanup: Cleanup, options: GatewayBenchOptions): Promise<GatewayRow[]> {

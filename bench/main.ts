@@ -15,9 +15,11 @@ import { cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { edsBench } from "./eds";
 import { gatewayBench } from "./gateway";
-import { goVersion } from "./gobuild";
 import { steeringBench } from "./steering";
-import { Cleanup, requireTool, runOk } from "./sys";
+import { Cleanup } from "../harness/cleanup";
+import { requireTool, runOk } from "../harness/commands";
+import { goVersion } from "../harness/gobuild";
+import { requireGnuTime } from "../harness/timed";
 import {
   EDS_SIZES,
   GATEWAY_CASES,
@@ -80,19 +82,21 @@ function machineInfo(): MachineInfo {
     node: process.version,
     jq: runOk("jq", ["--version"]).trim(),
     nft: /v[\d.]+/.exec(runOk("nft", ["--version"]))?.[0] ?? "unknown",
-    go: goVersion(),
+    go: goVersion("build the bench's UDP sender"),
   };
 }
 
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error("the bench needs root (network namespaces, nftables, conntrack)");
-  for (const tool of ["ip", "nft", "conntrack", "jq", "bash", "flock", "time"]) requireTool(tool);
+  for (const tool of ["ip", "nft", "conntrack", "jq", "bash", "flock"]) requireTool(tool);
+  requireGnuTime();
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
   const machine = machineInfo();
 
-  const cleanup = new Cleanup();
+  // Every namespace is `bnch-<pid>-<role>`, every directory `iot-bench-<pid>-...`: leftovers of a killed run are recognisable.
+  const cleanup = new Cleanup({ netnsPrefix: "bnch", tempPrefix: "iot-bench" });
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\n${signal}: removing the bench's namespaces and processes\n`);
     cleanup.run();
@@ -101,7 +105,7 @@ async function main(): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   process.once("exit", () => cleanup.run());
-  Cleanup.removeLeftovers();
+  cleanup.removeLeftovers();
 
   const gatewayCases = options.quick ? GATEWAY_CASES.filter((c) => c.id === "repeat-256" || c.id === "new-256") : GATEWAY_CASES;
   const steeringSizes = options.quick ? STEERING_SIZES.filter((s) => s.nodes <= 30 && s.perNode <= 10) : STEERING_SIZES;

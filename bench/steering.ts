@@ -8,7 +8,10 @@ import { join } from "node:path";
 import { DEFAULT_GATEWAY_PATHS, gatewayScriptPath, renderGatewayRuleset, renderSteeringAgentScript, type GatewayPaths, type GatewayPlan } from "../infra/gateway";
 import { steeringApiState, type ApiFiles } from "./api-lists";
 import { benchPlan } from "./plan";
-import { Cleanup, inNs, requireTool, run, runOk, timed } from "./sys";
+import type { Cleanup } from "../harness/cleanup";
+import { requireTool, run, runOk } from "../harness/commands";
+import { nsExec } from "../harness/netns";
+import { requireGnuTime, timed } from "../harness/timed";
 import { spread, type SteeringRow, type SteeringSize } from "./tables";
 
 interface Files {
@@ -32,15 +35,15 @@ function writeApiFiles(state: ApiFiles, dir: string): Files {
   writeFileSync(files.pods, state.pods);
   writeFileSync(files.slices, state.slices);
   writeFileSync(files.routes, state.routes);
-  // The object the agent builds from the three lists (steering-agent.sh `decide`), built the same way.
-  const combined = runOk("jq", [
+  // The object the agent builds from the three lists (steering-agent.sh `decide`), built the same way, written by jq
+  // itself (tens of MB at the largest sizes).
+  runOk("sh", ["-c", 'out="$1"; shift; exec jq "$@" > "$out"', "sh", files.combined,
     "-n",
     "--slurpfile", "nodes", files.nodes,
     "--slurpfile", "pods", files.pods,
     "--slurpfile", "slices", files.slices,
     "{nodes: $nodes[0], envoyPods: $pods[0], decoderSlices: $slices[0]}",
   ]);
-  writeFileSync(files.combined, combined);
   return files;
 }
 
@@ -73,7 +76,8 @@ export interface SteeringBenchOptions {
 }
 
 export async function steeringBench(cleanup: Cleanup, options: SteeringBenchOptions): Promise<SteeringRow[]> {
-  for (const tool of ["jq", "nft", "conntrack", "bash", "flock", "time"]) requireTool(tool);
+  for (const tool of ["jq", "nft", "conntrack", "bash", "flock"]) requireTool(tool);
+  requireGnuTime();
   const ns = cleanup.netns("agt");
   const work = cleanup.tempDir("steering");
   const api = join(work, "api");
@@ -128,7 +132,7 @@ esac
     if (loadedBuckets !== size.buckets) {
       const ruleset = join(work, `ruleset-${size.buckets}.nft`);
       writeFileSync(ruleset, renderGatewayRuleset(plan));
-      inNs(ns, "nft", ["-f", ruleset]);
+      nsExec(ns, "nft", ["-f", ruleset]);
       writeFileSync(agent, renderSteeringAgentScript(plan, paths));
       loadedBuckets = size.buckets;
     }
@@ -164,7 +168,7 @@ esac
       agentRun.ms.push(t.ms);
       agentRun.mb.push(t.peakMb);
     }
-    const loaded = inNs(ns, "nft", ["list", "chain", "ip", "iot_gateway_nat", "steer"]);
+    const loaded = nsExec(ns, "nft", ["list", "chain", "ip", "iot_gateway_nat", "steer"]);
     if (!loaded.includes(`mod ${size.buckets}`)) throw new Error(`${label}: the agent did not apply its map:\n${loaded}`);
     options.log(`    agent run: ${agentRun.ms.map((ms) => ms.toFixed(0)).join(", ")} ms`);
 
@@ -172,7 +176,7 @@ esac
     writeFileSync(transaction, runOk("bash", [agent, "render"], output));
     const apply: number[] = [];
     for (let rep = 0; rep < options.repetitions; rep++) {
-      const timedApply = run("ip", ["netns", "exec", ns, "bash", "-c", 'TIMEFORMAT=%3R; time "$1" -f "$2"', "bash", paths.nft, transaction]);
+      const timedApply = run("ip", ["netns", "exec", ns, "bash", "-c", 'TIMEFORMAT=%3R; time "$1" -f "$2"', "bash", paths.nft, transaction], undefined, { timeoutMs: 600_000 });
       if (timedApply.status !== 0) throw new Error(`nft -f: ${timedApply.stderr}`);
       apply.push(Number(timedApply.stderr.trim().split("\n").pop()) * 1000);
     }

@@ -41,7 +41,7 @@ function parseArgs(argv: readonly string[]): Options {
   return opts;
 }
 
-/** What the lab runs (Go is looked for by gobuild.ts). */
+/** What the lab runs (Go is looked for by harness/gobuild.ts). */
 const LAB_TOOLS = ["ip", "nft", "conntrack", "jq", "bash", "python3", "wireguard-go", "wg", "wg-quick", "promtool"];
 
 function checkTools(): void {
