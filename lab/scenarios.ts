@@ -128,6 +128,8 @@ export async function naiveRemoteUpstream(lab: Lab, rate: number): Promise<Scena
   const loaded = await envoyA.reloadEds(lab.edsFile(b.name, `naive-${a.name}.json`));
   const s = await lab.fleet.send(4, rate);
   const t = await settle(lab.decoders, 4, N - steeredToA.size, 2000);
+  // The stand-in must have forwarded (nearly) every device of A, as the local paths must deliver theirs: on a loaded
+  // machine a few datagrams of a round can be lost on the uplink before they reach A, which is not what is tested.
   const stats = await envoyA.stats();
   await envoyA.closeSessions();
   await envoyA.reloadEds(lab.edsFile(a.name, `${a.name}.json`));
@@ -138,7 +140,7 @@ export async function naiveRemoteUpstream(lab: Lab, rate: number): Promise<Scena
   return {
     id: "d",
     title: `naive design: ${a.name}'s Envoy stand-in forwards to a decoder on ${b.name}: those datagrams are dropped by WireGuard`,
-    passed: steeredToA.size > 0 && stats.forwarded >= steeredToA.size && stats.sendErrors === 0 && fromA === 0 && local >= others * 0.99 && t.sourceBad === 0 && s.errors === 0,
+    passed: steeredToA.size > 0 && stats.forwarded >= steeredToA.size * 0.99 && stats.sendErrors === 0 && fromA === 0 && local >= others * 0.99 && t.sourceBad === 0 && s.errors === 0,
     numbers: [
       `${a.name} upstreams (from ${b.name}'s EndpointSlice entries): ${loaded.endpoints.join(", ")}`,
       `devices steered to ${a.name}: ${steeredToA.size}; forwarded by its stand-in to ${b.name} with the device source: ${stats.forwarded}; arrived: ${fromA}`,
