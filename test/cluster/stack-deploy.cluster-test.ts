@@ -174,9 +174,10 @@ describe.each(STACKS)("the %s stack file deployed with the real engine onto a lo
     const drain = await kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"]);
     const drainMs = Date.now() - started;
     try {
-      // A refusal by the decoders' PDB is the budget doing its job: kubectl drain retries the eviction once the
-      // replacement is ready (k8s.io/kubectl pkg/drain: a 429 from the eviction API is retried), which takes longer
-      // on a loaded machine. Any other error fails the test.
+      // A refusal by the decoders' PDB is the budget doing its job: kubectl drain prints a 429 TooManyRequests from the
+      // eviction API as "error when evicting pods/... (will retry after ...)" and retries it until the replacement is
+      // ready (k8s.io/kubectl v0.37.2 pkg/drain/drain.go, evictPods), which takes longer on a loaded machine. Any other
+      // error fails the test.
       const pdbRetry = /^error when evicting pods\/"[^"]+" -n "iot-decoder" \(will retry after \d+s\): Cannot evict pod as it would violate the pod's disruption budget\.$/;
       const otherLines = drain.stderr.split("\n").filter((line) => !pdbRetry.test(line));
       expect(otherLines.join("\n")).not.toMatch(/error/i);

@@ -1,8 +1,7 @@
 import { ENVOY_DEFAULTS, METRICS_SCRAPE_MODES, resolveEnvoyPlan, type EnvoyPlanInput, type MetricsScrapeMode } from "../../infra/envoy";
 import { PlanError, type Problem } from "../../infra/problems";
 
-const DEVICES = ["10.128.0.0/14", "10.160.0.0/16"];
-const minimal: EnvoyPlanInput = { deviceSubnets: DEVICES, sessions: { devices: 250_000, reportIntervalSeconds: 300, ingressNodes: 4 } };
+import { DEVICES, baseInput as minimal, fullInput } from "./support/plans";
 
 /** The problems resolveEnvoyPlan throws for `input`; fails the test when it resolves. */
 function problemsOf(input: EnvoyPlanInput, keyName?: (key: string) => string): readonly Problem[] {
@@ -49,17 +48,7 @@ describe("resolveEnvoyPlan", () => {
   });
 
   it("keeps every value it is given, and treats undefined as not given", () => {
-    const input: EnvoyPlanInput = {
-      listenerPort: 30001,
-      deviceSubnets: ["192.0.2.0/24"],
-      sessions: { devices: 1000, reportIntervalSeconds: 60, ingressNodes: 1 },
-      idleTimeoutSeconds: 120,
-      maxDatagramBytes: 512,
-      concurrency: 4,
-      adminPort: 19000,
-      metricsPort: 19100,
-      metrics: { scrape: "podMonitor" },
-    };
+    const input = fullInput;
     expect(resolveEnvoyPlan(input)).toStrictEqual({
       listenerPort: 30001,
       deviceSubnets: ["192.0.2.0/24"],

@@ -6,7 +6,7 @@ export const baseInput: EnvoyPlanInput = { deviceSubnets: DEVICES, sessions: { d
 export const base = resolveEnvoyPlan(baseInput);
 
 // Every value of the plan away from its default; 1,000 devices reporting every 60 s on 1 node: 1,500 max_connections.
-export const full = resolveEnvoyPlan({
+export const fullInput: EnvoyPlanInput = {
   listenerPort: 30001,
   deviceSubnets: ["192.0.2.0/24"],
   sessions: { devices: 1000, reportIntervalSeconds: 60, ingressNodes: 1 },
@@ -16,4 +16,5 @@ export const full = resolveEnvoyPlan({
   adminPort: 19000,
   metricsPort: 19100,
   metrics: { scrape: "podMonitor" },
-});
+};
+export const full = resolveEnvoyPlan(fullInput);
