@@ -1,12 +1,15 @@
 /**
- * What this project's own parts cost as the fleet grows (issue 13, parts 1-3):
+ * What this project's own parts cost as the fleet grows, and how the path recovers and holds its budget (issue 13):
  *
  *   npm run bench                      # every part, the whole matrix, 3 repetitions; writes bench/results.md
  *   npm run bench -- --parts 2,3       # some parts only (printed, not written)
  *   npm run bench -- --quick           # small sizes, one repetition, for trying changes (printed, not written)
  *   npm run bench -- --reps 5          # more repetitions
  *
- * Needs root (network namespaces), iproute2, nftables, conntrack, jq, GNU time and Go. Prints one table per part
+ * Part 4 builds the lab (lab/lab.ts: wireguard-go, the local Kubernetes control plane, the stand-ins) and so takes the lab's
+ * run lock, waiting while another lab run holds it.
+ *
+ * Needs root (network namespaces), iproute2, nftables, conntrack, jq, GNU time and Go; part 4 also the lab's tools. Prints one table per part
  * (bench/tables.ts) and, for a full run, writes the same to bench/results.md. Every namespace is named
  * `bnch-<pid>-...` and removed on exit, on failure and on SIGINT/SIGTERM.
  */
@@ -14,6 +17,9 @@ import { writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { edsBench } from "./eds";
+import { recoveryBench } from "./recovery";
+import { sessionBudgetBench } from "./session-budget";
+import { buildStandins } from "../lab/gobuild";
 import { gatewayBench } from "./gateway";
 import { steeringBench } from "./steering";
 import { Cleanup } from "../harness/cleanup";
@@ -27,7 +33,9 @@ import {
   renderTables,
   STEERING_SIZES,
   type BenchResults,
+  type BudgetResults,
   type EdsRow,
+  type RecoveryResults,
   type GatewayRow,
   type MachineInfo,
   type SteeringRow,
@@ -41,15 +49,16 @@ interface Options {
   args: string[];
 }
 
-const USAGE = "usage: npm run bench -- [--parts 1,2,3] [--reps N] [--quick] [--out FILE]";
+const ALL_PARTS = [1, 2, 3, 4, 5];
+const USAGE = "usage: npm run bench -- [--parts 1,2,3,4,5] [--reps N] [--quick] [--out FILE]";
 
 function parseArgs(argv: readonly string[]): Options {
-  const options: Options = { parts: new Set([1, 2, 3]), repetitions: 3, quick: false, out: undefined, args: [...argv] };
+  const options: Options = { parts: new Set(ALL_PARTS), repetitions: 3, quick: false, out: undefined, args: [...argv] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--parts") {
       const parts = (argv[++i] ?? "").split(",").map(Number);
-      if (parts.length === 0 || parts.some((p) => ![1, 2, 3].includes(p))) throw new Error(`--parts takes a list of 1, 2, 3 (${USAGE})`);
+      if (parts.length === 0 || parts.some((p) => !ALL_PARTS.includes(p))) throw new Error(`--parts takes a list of ${ALL_PARTS.join(", ")} (${USAGE})`);
       options.parts = new Set(parts);
     } else if (arg === "--reps") {
       const reps = Number(argv[++i]);
@@ -97,14 +106,34 @@ async function main(): Promise<number> {
 
   // Every namespace is `bnch-<pid>-<role>`, every directory `iot-bench-<pid>-...`: leftovers of a killed run are recognisable.
   const cleanup = new Cleanup({ netnsPrefix: "bnch", tempPrefix: "iot-bench" });
+  // Part 4's lab has its own clean-up (its fixed `iuil` names, its control plane, its run lock).
+  const extra: Array<() => void> = [];
+  const runExtra = () => {
+    for (const fn of extra.splice(0).reverse()) {
+      try {
+        fn();
+      } catch (error) {
+        process.stderr.write(`clean-up: ${(error as Error).message}\n`);
+      }
+    }
+  };
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal (tsx passes on the one the terminal sent) must not find the default handler and kill the
+    // process half-way through clean-up.
+    if (signalled) return;
+    signalled = true;
     process.stderr.write(`\n${signal}: removing the bench's namespaces and processes\n`);
     cleanup.run();
+    runExtra();
     process.exit(signal === "SIGINT" ? 130 : 143);
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  process.once("exit", () => cleanup.run());
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.once("exit", () => {
+    cleanup.run();
+    runExtra();
+  });
   cleanup.removeLeftovers();
 
   const gatewayCases = options.quick ? GATEWAY_CASES.filter((c) => c.id === "repeat-256" || c.id === "new-256") : GATEWAY_CASES;
@@ -114,12 +143,17 @@ async function main(): Promise<number> {
   let gateway: GatewayRow[] = [];
   let steering: SteeringRow[] = [];
   let eds: EdsRow[] = [];
+  let recovery: RecoveryResults | undefined;
+  let budget: BudgetResults | undefined;
   try {
     if (options.parts.has(1)) gateway = await gatewayBench(cleanup, { repetitions: options.repetitions, cases: gatewayCases, log });
     if (options.parts.has(2)) steering = await steeringBench(cleanup, { repetitions: options.repetitions, sizes: steeringSizes, log });
     if (options.parts.has(3)) eds = await edsBench(cleanup, { repetitions: options.repetitions, sizes: edsSizes, log });
+    if (options.parts.has(4)) recovery = await recoveryBench(cleanup, { repetitions: options.repetitions, log, onCleanup: (fn) => extra.push(fn) });
+    if (options.parts.has(5)) budget = await sessionBudgetBench(cleanup, { repetitions: options.repetitions, binary: buildStandins(), log });
   } finally {
     cleanup.run();
+    runExtra();
   }
 
   const results: BenchResults = {
@@ -133,9 +167,11 @@ async function main(): Promise<number> {
     gateway,
     steering,
     eds,
+    ...(recovery === undefined ? {} : { recovery }),
+    ...(budget === undefined ? {} : { budget }),
   };
   process.stdout.write(`${renderTables(results)}\n`);
-  const full = !options.quick && options.parts.size === 3;
+  const full = !options.quick && options.parts.size === ALL_PARTS.length;
   const out = options.out ?? (full ? join(__dirname, "results.md") : undefined);
   if (out !== undefined) {
     writeFileSync(out, renderResultsFile(results));

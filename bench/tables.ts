@@ -31,6 +31,20 @@ export const MAP_TARGETS = 4;
 export const PAYLOAD_BYTES = 64;
 /** Part 3: EndpointSlice changes per sidecar process. */
 export const EDS_CHANGES_PER_RUN = 10;
+/** Part 4: devices of the lab's fleet, and the rate they stream at (each device sends every RECOVERY_DEVICES / RECOVERY_RATE s). */
+export const RECOVERY_DEVICES = 2000;
+export const RECOVERY_RATE = 2000;
+/** Part 5: the stack whose rendered max_connections is held. */
+export const BUDGET_STACK = "prod";
+/** Part 5: datagrams per second of the device simulator. */
+export const BUDGET_RATE = 10_000;
+/** Part 5: the stand-in's idle timeout, Envoy's 60 s scaled down so that the sessions end within a repetition. */
+export const BUDGET_IDLE_TIMEOUT_SECONDS = 15;
+
+/** Part 5: devices sent past a budget: a tenth of it. */
+export function newDevicesPast(budget: number): number {
+  return Math.ceil(budget / 10);
+}
 
 // ---- The matrix ----
 
@@ -85,6 +99,23 @@ export const EDS_SIZES: readonly EdsSize[] = [
 ];
 
 export const EDS_GOAL_ENDPOINTS = 10_000;
+
+export type RecoveryChange = "decoder" | "envoy" | "kilo-join" | "kilo-leave";
+
+export const RECOVERY_CHANGES: ReadonlyArray<{ readonly id: RecoveryChange; readonly label: string }> = [
+  { id: "decoder", label: "the node's decoder stops being ready" },
+  { id: "envoy", label: "the node's Envoy stops" },
+  { id: "kilo-join", label: "Kilo renumbering: a node that sorts first joins" },
+  { id: "kilo-leave", label: "Kilo renumbering: it leaves again" },
+];
+
+export type BudgetPhase = "at-budget" | "past-budget" | "after-idle";
+
+export const BUDGET_PHASES: ReadonlyArray<{ readonly id: BudgetPhase; readonly label: string }> = [
+  { id: "at-budget", label: "1. at the budget: max_connections devices, one datagram each" },
+  { id: "past-budget", label: "2. past it: the same devices and the new ones, two datagrams each, in turn" },
+  { id: "after-idle", label: "3. after every session's idle timeout: the new devices, one datagram each" },
+];
 
 // ---- Results ----
 
@@ -150,12 +181,75 @@ export interface EdsRow extends EdsSize {
   readonly peakMb: Spread;
 }
 
+export interface RecoveryRow {
+  readonly id: RecoveryChange;
+  /** Devices on the leaving node; undefined for a renumbering. */
+  readonly onNode: Spread | undefined;
+  /** Change to the end of the agent run that applied a map without the node; undefined for a renumbering. */
+  readonly mapMs: Spread | undefined;
+  /** Change to the first arrival elsewhere of the node's last device to move; undefined for a renumbering. */
+  readonly lastDeviceMs: Spread | undefined;
+  /** Leaving: the node's devices that arrived on another node. Renumbering: devices seen on two nodes. */
+  readonly moved: Spread;
+  /** Agent runs after the change that rewrote the map. */
+  readonly mapChanges: Spread;
+  readonly lost: Spread;
+  readonly lostPercent: Spread;
+  /** The longest run of 100 ms send buckets that lost anything. */
+  readonly lossWindowMs: Spread;
+}
+
+export interface RecoveryResults {
+  readonly node: string;
+  readonly intervalSeconds: number;
+  readonly accuracySeconds: number;
+  /** Every agent run of the timer during the part. */
+  readonly agentMs: Spread;
+  readonly devices: number;
+  readonly rate: number;
+  readonly rows: readonly RecoveryRow[];
+}
+
+export interface BudgetPhaseRow {
+  readonly id: BudgetPhase;
+  /** Devices holding a session when the phase starts. */
+  readonly held: Spread;
+  readonly sent: Spread;
+  readonly delivered: Spread;
+  readonly dropped: Spread;
+  /** Of the dropped, datagrams of devices holding a session. */
+  readonly droppedHeld: Spread;
+  /** Increase of envoy_cluster_upstream_cx_overflow over the phase, from /stats/prometheus. */
+  readonly overflow: Spread;
+  /** Increase of envoy_udp_downstream_sess_total. */
+  readonly sessions: Spread;
+  /** envoy_udp_downstream_sess_active after the phase. */
+  readonly active: Spread;
+  /** envoy_cluster_circuit_breakers_default_remaining_cx after the phase. */
+  readonly remaining: Spread;
+}
+
+export interface BudgetResults {
+  readonly stack: string;
+  /** max_connections as the stack renders it, and held unscaled. */
+  readonly rendered: number;
+  readonly newDevices: number;
+  /** IotIngressSessionsNearBudget's threshold, and whether the sessions at the budget were above it in every repetition. */
+  readonly nearBudget: number;
+  readonly nearBudgetShown: boolean;
+  readonly rows: readonly BudgetPhaseRow[];
+}
+
 export interface BenchResults {
   readonly machine: MachineInfo;
   readonly run: RunInfo;
   readonly gateway: readonly GatewayRow[];
   readonly steering: readonly SteeringRow[];
   readonly eds: readonly EdsRow[];
+  /** Part 4; absent from a results file written before it was measured. */
+  readonly recovery?: RecoveryResults;
+  /** Part 5; absent likewise. */
+  readonly budget?: BudgetResults;
 }
 
 // ---- Numbers: every format is stable under parse and format again ----
@@ -178,6 +272,7 @@ export const formats = {
   ratio: (value: number): string => banded(value, [[Infinity, 3]]),
   ms: (value: number): string => banded(value, [[100, 1]]),
   mb: (value: number): string => banded(value, [[1, 2], [100, 1]]),
+  percent: (value: number): string => banded(value, [[Infinity, 2]]),
 };
 
 export function parseNumber(text: string): number {
@@ -194,6 +289,27 @@ function parseSpread(cell: string): Spread {
   const match = /^(\S+) \((\S+)–(\S+)\)$/.exec(cell);
   if (match === null) throw new Error(`not "median (lowest–highest)": "${cell}"`);
   return { median: parseNumber(match[1]), min: parseNumber(match[2]), max: parseNumber(match[3]) };
+}
+
+/** A count that every repetition gave alike is shown once; otherwise as a spread. */
+function countCell(spread: Spread): string {
+  return spread.min === spread.max ? count(spread.median) : spreadCell(spread, count);
+}
+
+function parseCountCell(cell: string): Spread {
+  if (cell.includes("(")) return parseSpread(cell);
+  const value = parseNumber(cell);
+  return { median: value, min: value, max: value };
+}
+
+const NONE = "—";
+
+function optionalCell(spread: Spread | undefined, format: (value: number) => string): string {
+  return spread === undefined ? NONE : spreadCell(spread, format);
+}
+
+function parseOptional(cell: string): Spread | undefined {
+  return cell === NONE ? undefined : parseSpread(cell);
 }
 
 /** The median and range of samples. */
@@ -231,10 +347,22 @@ const EDS_HEADER = [
   "|---:|---:|---:|---:|---:|---:|---:|",
 ];
 
+const RECOVERY_HEADER = [
+  "| change | devices on the node | to the map without the node (ms) | to its last device on another node (ms) | devices that changed node | map rewrites | datagrams lost | lost (% of the stream) | longest lossy stretch (ms) |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+];
+
+const BUDGET_HEADER = [
+  "| phase | devices holding a session at its start | datagrams sent | delivered to the decoder | dropped | of them from devices holding a session | `envoy_cluster_upstream_cx_overflow` increase | `envoy_udp_downstream_sess_total` increase | `envoy_udp_downstream_sess_active` after | `envoy_cluster_circuit_breakers_default_remaining_cx` after |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+];
+
 const HEADINGS = {
   gateway: "#### 1. Gateway rules: loss-free datagram rate through a namespace router, with the ruleset and without",
   steering: "#### 2. Steering agent: one decision, from the API lists to the applied map",
   eds: "#### 3. EDS sidecar: from an EndpointSlice change to the renamed EDS file",
+  recovery: "#### 4. Recovery: an ingress node leaves, or Kilo renumbers, with the steering agent on its timer",
+  budget: "#### 5. Session budget: the Envoy stand-in at max_connections, then past it",
 };
 
 function bucketsLabel(buckets: number): string {
@@ -363,6 +491,105 @@ function edsSection(rows: readonly EdsRow[]): string[] {
   return lines;
 }
 
+const RECOVERY_FIRST = /^Node `(\S+)` of the lab's 3 ingress nodes; ([\d,]+) devices stream ([\d,]+) datagrams\/s; the timer: OnUnitActiveSec (\d+) s, AccuracySec (\d+) s; the agent's runs took (\S+ \(\S+–\S+\)) ms\.$/;
+
+function recoverySection(r: RecoveryResults): string[] {
+  const lines = [
+    HEADINGS.recovery,
+    "",
+    `Node \`${r.node}\` of the lab's 3 ingress nodes; ${count(r.devices)} devices stream ${count(r.rate)} datagrams/s; the timer: OnUnitActiveSec ${r.intervalSeconds} s, AccuracySec ${r.accuracySeconds} s; the agent's runs took ${spreadCell(r.agentMs, formats.ms)} ms.`,
+    "",
+    ...RECOVERY_HEADER,
+  ];
+  for (const row of r.rows) {
+    const label = RECOVERY_CHANGES.find((c) => c.id === row.id)!.label;
+    lines.push(
+      `| ${label} | ${optionalCell(row.onNode, count)} | ${optionalCell(row.mapMs, count)} | ${optionalCell(row.lastDeviceMs, count)} | ${countCell(row.moved)} | ${countCell(row.mapChanges)} | ${spreadCell(row.lost, count)} | ${spreadCell(row.lostPercent, formats.percent)} | ${spreadCell(row.lossWindowMs, count)} |`,
+    );
+  }
+  // The bound a leave can be held to: the longest wait for the timer, plus one run.
+  const boundMs = (r.intervalSeconds + r.accuracySeconds) * 1000 + r.agentMs.max;
+  const leaves = r.rows.filter((row) => row.mapMs !== undefined);
+  const renumberings = r.rows.filter((row) => row.mapMs === undefined);
+  const slowest = Math.max(...leaves.map((row) => row.mapMs!.max));
+  const last = Math.max(...leaves.map((row) => row.lastDeviceMs?.max ?? Infinity));
+  const allMoved = leaves.every((row) => row.onNode !== undefined && row.moved.min === row.onNode.max && row.onNode.min === row.onNode.max);
+  const still = renumberings.every((row) => row.moved.max === 0 && row.mapChanges.max === 0);
+  const window = Math.max(0, ...renumberings.map((row) => row.lossWindowMs.max));
+  lines.push(
+    "",
+    `Bound for a leave: the timer's longest wait, OnUnitActiveSec + AccuracySec, plus the slowest agent run: ${count(boundMs)} ms. ` +
+      `The map without the node came at most ${count(slowest)} ms after the change (${shown(count, slowest) <= shown(count, boundMs) ? "within it" : "not within it"}); ` +
+      `the last of its devices arrived on another node at most ${count(last)} ms after it, ${allMoved ? "every one of them" : "not all of them"}. ` +
+      `Renumbering: ${still ? "no device changed node and the map was never rewritten" : "devices changed node or the map was rewritten"}; the longest lossy stretch was ${count(window)} ms (${window <= r.intervalSeconds * 1000 ? "within" : "beyond"} one steering interval).`,
+    "",
+    `The lab's data path (\`lab/lab.ts\`, as \`npm run lab\` builds it) with the real steering agent reading the lab's API server, ` +
+      `run by a loop that does what its rendered units tell systemd (steeringAgentTimerUnit, steeringAgentServiceUnit): the ` +
+      `service's ExecStart in the gateway's namespace, the next run OnUnitActiveSec after the last one started, at a fixed ` +
+      `random offset within AccuracySec, never two at once; nothing else runs the agent. Each repetition streams, then makes the change at a random point of the ` +
+      `timer's cycle: "decoder": its endpoint turns not ready in the EndpointSlice and the node's Envoy stand-in loses it from ` +
+      `EDS (no upstream: every datagram dropped); "Envoy": the Envoy stand-in is stopped and its pod deleted. Times are from ` +
+      `the change, which includes writing it to the API server (kubectl apply), to the end of the agent run that applied the ` +
+      `new map (it also deletes the flows to the node from conntrack), and to the arrival on another node's decoder of the ` +
+      `node's last device to move; a device sends every ${formats.ms(r.devices / r.rate)} s here, so the last one arrives up to that much after the map ` +
+      `(a real device reports every few minutes and loses at most the datagram it sends meanwhile). "Devices on the node": ` +
+      `those that arrived there in the stream before it left. Renumbering is scenario h's mechanism: every node's Kilo IP ` +
+      `shifts, the lab plays kg on each node (peers replaced with \`wg setconf\`, which drops wireguard-go's sessions: the loss ` +
+      `is a worst case), the API gets the new annotations, and kgctl connect's resync follows a second later; "devices that ` +
+      `changed node" are those seen on two nodes in the stream. Loss counts every datagram of the stream that no decoder ` +
+      `received; the lossy stretch is the longest run of 100 ms send buckets that lost any. After each repetition the node ` +
+      `comes back, the agent's timer restores the map, and the gateway's conntrack entries for the ingress address are ` +
+      `deleted, standing in for the minutes between a device's reports (each report is a new flow).`,
+  );
+  return lines;
+}
+
+const BUDGET_FIRST = /^max_connections ([\d,]+), as the (\S+) stack renders it into the Envoy bootstrap, held unscaled; devices past it: ([\d,]+)\.$/;
+
+function budgetSection(b: BudgetResults): string[] {
+  const lines = [
+    HEADINGS.budget,
+    "",
+    `max_connections ${count(b.rendered)}, as the ${b.stack} stack renders it into the Envoy bootstrap, held unscaled; devices past it: ${count(b.newDevices)}.`,
+    "",
+    ...BUDGET_HEADER,
+  ];
+  for (const row of b.rows) {
+    const label = BUDGET_PHASES.find((p) => p.id === row.id)!.label;
+    lines.push(
+      `| ${label} | ${countCell(row.held)} | ${countCell(row.sent)} | ${countCell(row.delivered)} | ${countCell(row.dropped)} | ${countCell(row.droppedHeld)} | ${countCell(row.overflow)} | ${countCell(row.sessions)} | ${countCell(row.active)} | ${countCell(row.remaining)} |`,
+    );
+  }
+  const same = (a: Spread, c: Spread) => a.min === c.min && a.max === c.max && a.median === c.median;
+  const past = b.rows.find((row) => row.id === "past-budget");
+  const exact =
+    b.rows.every((row) => same(row.dropped, row.overflow) && row.droppedHeld.max === 0) &&
+    past !== undefined && past.dropped.min === 2 * b.newDevices && past.dropped.max === 2 * b.newDevices && past.sessions.max === 0;
+  lines.push(
+    "",
+    `${exact ? "Shown" : "Not shown"} in every repetition: past the budget exactly the datagrams of the devices without a session were dropped ` +
+      `(two from each of the ${count(b.newDevices)}), none of a device holding one, each counted once in \`envoy_cluster_upstream_cx_overflow\`, ` +
+      `the series of the IotIngressSessionOverflow alert (infra/observability/alerts.ts), and no session was made for them; ` +
+      `once the sessions had idled out, the same devices got sessions. At the budget \`envoy_udp_downstream_sess_active\` was ` +
+      `${b.nearBudgetShown ? "above" : "not above"} IotIngressSessionsNearBudget's threshold of ${formats.count(b.nearBudget)}. What limits the budget: ` +
+      `a node's 28,232 ephemeral ports (each session's socket takes one), which max_connections must stay under; more ingress ` +
+      `nodes lower each node's share.`,
+    "",
+    `The Envoy stand-in (\`lab/standins/envoy.go\`) does what Envoy's udp_proxy does at the cluster circuit breaker, as read in ` +
+      `envoyproxy/envoy source/extensions/filters/udp/udp_proxy/udp_proxy_filter.cc (ClusterInfo::createSession, reached only ` +
+      `for a source without a session: when the connections resource cannot create, upstream_cx_overflow is incremented and ` +
+      `the datagram dropped, per datagram; sessions that exist are not touched) and source/common/upstream/resource_manager_impl.h ` +
+      `(remaining_cx). One stand-in worker, so the budget is counted once as Envoy counts it per cluster; a fresh one per ` +
+      `repetition. Three namespaces on veths: the device simulator, the ingress node with the stand-in (its idle timeout ` +
+      `${BUDGET_IDLE_TIMEOUT_SECONDS} s, Envoy's 60 s scaled down so that phase 3 comes within a repetition), the decoder stand-in ` +
+      `in its pod; ${count(BUDGET_RATE)} datagrams/s. "Delivered" and "of them from devices holding a session" come from the ` +
+      `decoder (every datagram checked to carry its device's source address); the four Envoy series from the stand-in's ` +
+      `\`/stats/prometheus\` (started with \`-stats-listen\`), scraped before and after each phase under the names and tags ` +
+      `the alert rules and the dashboard query.`,
+  );
+  return lines;
+}
+
 /** The part of bench/results.md (and of the README) between the markers, markers excluded. */
 export function renderTables(results: BenchResults): string {
   // A partial run (some parts only) prints the parts it ran.
@@ -370,6 +597,8 @@ export function renderTables(results: BenchResults): string {
     results.gateway.length > 0 ? gatewaySection(results.gateway) : [],
     results.steering.length > 0 ? steeringSection(results.steering) : [],
     results.eds.length > 0 ? edsSection(results.eds) : [],
+    results.recovery !== undefined ? recoverySection(results.recovery) : [],
+    results.budget !== undefined ? budgetSection(results.budget) : [],
   ].filter((lines) => lines.length > 0);
   return [...header(results), ...sections.flatMap((lines) => ["", ...lines])].join("\n");
 }
@@ -483,7 +712,12 @@ export function parseResults(text: string): BenchResults {
   const edsKey = (size: EdsSize) => `${size.endpoints}/${size.local}`;
   expectKeys("EDS", eds, edsKey, EDS_SIZES, edsKey);
 
+  const recovery = lines.includes(HEADINGS.recovery) ? parseRecovery(lines) : undefined;
+  const budget = lines.includes(HEADINGS.budget) ? parseBudget(lines) : undefined;
+
   return {
+    ...(recovery === undefined ? {} : { recovery }),
+    ...(budget === undefined ? {} : { budget }),
     machine: {
       cpus: Number(machine[1]),
       cpuModel: machine[2],
@@ -499,5 +733,61 @@ export function parseResults(text: string): BenchResults {
     gateway,
     steering,
     eds,
+  };
+}
+
+function parseRecovery(lines: readonly string[]): RecoveryResults {
+  const at = lines.indexOf(HEADINGS.recovery);
+  const first = match(lines[at + 2], RECOVERY_FIRST, "Recovery");
+  if (lines[at + 1] !== "" || lines[at + 3] !== "") throw new Error(`the recovery section is not as rendered`);
+  const rows = tableRows([HEADINGS.recovery, "", ...lines.slice(at + 4)], HEADINGS.recovery, RECOVERY_HEADER).map(
+    (cells): RecoveryRow => {
+      const change = RECOVERY_CHANGES.find((c) => c.label === cells[0]);
+      if (change === undefined) throw new Error(`unknown recovery row: ${cells[0]}`);
+      return {
+        id: change.id,
+        onNode: parseOptional(cells[1]),
+        mapMs: parseOptional(cells[2]),
+        lastDeviceMs: parseOptional(cells[3]),
+        moved: parseCountCell(cells[4]),
+        mapChanges: parseCountCell(cells[5]),
+        lost: parseSpread(cells[6]),
+        lostPercent: parseSpread(cells[7]),
+        lossWindowMs: parseSpread(cells[8]),
+      };
+    },
+  );
+  expectKeys("recovery", rows, (row) => row.id, RECOVERY_CHANGES, (c) => c.id);
+  return {
+    node: first[1],
+    devices: parseNumber(first[2]),
+    rate: parseNumber(first[3]),
+    intervalSeconds: Number(first[4]),
+    accuracySeconds: Number(first[5]),
+    agentMs: parseSpread(first[6]),
+    rows,
+  };
+}
+
+function parseBudget(lines: readonly string[]): BudgetResults {
+  const at = lines.indexOf(HEADINGS.budget);
+  const first = match(lines[at + 2], BUDGET_FIRST, "Session budget");
+  if (lines[at + 1] !== "" || lines[at + 3] !== "") throw new Error(`the session budget section is not as rendered`);
+  const rows = tableRows([HEADINGS.budget, "", ...lines.slice(at + 4)], HEADINGS.budget, BUDGET_HEADER).map((cells): BudgetPhaseRow => {
+    const phase = BUDGET_PHASES.find((p) => p.label === cells[0]);
+    if (phase === undefined) throw new Error(`unknown session budget row: ${cells[0]}`);
+    const [held, sent, delivered, dropped, droppedHeld, overflow, sessions, active, remaining] = cells.slice(1).map(parseCountCell);
+    return { id: phase.id, held, sent, delivered, dropped, droppedHeld, overflow, sessions, active, remaining };
+  });
+  expectKeys("session budget", rows, (row) => row.id, BUDGET_PHASES, (p) => p.id);
+  const verdict = lines.slice(at).find((l) => /^(Shown|Not shown) in every repetition: /.test(l)) ?? "";
+  const near = match(verdict, /sess_active` was (above|not above) IotIngressSessionsNearBudget's threshold of ([\d,.]+)\./, "Session budget verdict");
+  return {
+    stack: first[2],
+    rendered: parseNumber(first[1]),
+    newDevices: parseNumber(first[3]),
+    nearBudget: parseNumber(near[2]),
+    nearBudgetShown: near[1] === "above",
+    rows,
   };
 }

@@ -26,13 +26,13 @@ export const DECODER_PORT_NAME = "udp";
  */
 export const SESSION_IDLE_TIMEOUT_SECONDS = 3;
 
-function ephemeralPorts(ns: string): number {
+export function ephemeralPorts(ns: string): number {
   const [low, high] = nsExec(ns, "sysctl", ["-n", "net.ipv4.ip_local_port_range"]).trim().split(/\s+/).map(Number);
   return high - low + 1;
 }
 
 /** Sessions one stand-in worker may hold: three quarters of the per-process descriptor limit. */
-function sessionsPerWorker(): number {
+export function sessionsPerWorker(): number {
   const hard = runOk("bash", ["-c", "ulimit -Hn"]).trim();
   return hard === "unlimited" ? 500_000 : Math.max(1000, Math.floor(Number(hard) * 0.75));
 }

@@ -110,7 +110,7 @@ export function takeRunLock(): () => void {
     const pid = Number(readFileSync(LOCK_FILE, "utf8"));
     let alive = false;
     try {
-      alive = pid !== process.pid && /lab\/main/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+      alive = pid !== process.pid && /lab\/main|bench\/main/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
     } catch {
       alive = false;
     }

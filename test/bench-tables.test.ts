@@ -2,7 +2,9 @@ import fc from "fast-check";
 import { readFileSync } from "fs";
 import { join } from "path";
 import {
+  BUDGET_PHASES,
   EDS_SIZES,
+  RECOVERY_CHANGES,
   GATEWAY_CASES,
   STEERING_SIZES,
   extractTables,
@@ -36,6 +38,17 @@ describe("bench/results.md", () => {
     expect(results.gateway.map((row) => row.id)).toStrictEqual(GATEWAY_CASES.map((c) => c.id));
     expect(results.steering.map(({ nodes, perNode, buckets }) => ({ nodes, perNode, buckets }))).toStrictEqual(STEERING_SIZES);
     expect(results.eds.map(({ endpoints, local }) => ({ endpoints, local }))).toStrictEqual(EDS_SIZES);
+    expect(results.recovery?.rows.map((row) => row.id)).toStrictEqual(RECOVERY_CHANGES.map((c) => c.id));
+    expect(results.budget?.rows.map((row) => row.id)).toStrictEqual(BUDGET_PHASES.map((p) => p.id));
+  });
+
+  it("holds recovery and budget measurements: a leave timed for every repetition, the budget the prod stack renders", () => {
+    const recovery = results.recovery!;
+    for (const row of recovery.rows.filter((r) => r.id === "decoder" || r.id === "envoy")) {
+      expect({ id: row.id, timed: row.mapMs !== undefined && row.mapMs.min > 0 && row.lastDeviceMs !== undefined && row.onNode !== undefined }).toStrictEqual({ id: row.id, timed: true });
+    }
+    expect(recovery.intervalSeconds).toBe(5);
+    expect(results.budget!.rendered).toBe(18750);
   });
 
   it("comes from a full run: every part, the default matrix", () => {

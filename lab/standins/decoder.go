@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +36,9 @@ type roundStats struct {
 	Buckets    map[string]uint64 `json:"buckets"`
 	BadSample  []string          `json:"badSample"`
 	seen       map[uint32]*syscall.SockaddrInet4
+	// When each device's first datagram of the round was sent (its payload's stamp) and received here,
+	// Unix nanoseconds: when a device arrived on this node (the bench's recovery part).
+	first map[uint32][2]int64
 }
 
 func runDecoder(args []string) {
@@ -66,7 +70,7 @@ func runDecoder(args []string) {
 func (d *decoder) round(r uint32) *roundStats {
 	s, ok := d.rounds[r]
 	if !ok {
-		s = &roundStats{Buckets: map[string]uint64{}, BadSample: []string{}, seen: map[uint32]*syscall.SockaddrInet4{}}
+		s = &roundStats{Buckets: map[string]uint64{}, BadSample: []string{}, seen: map[uint32]*syscall.SockaddrInet4{}, first: map[uint32][2]int64{}}
 		d.rounds[r] = s
 	}
 	return s
@@ -95,6 +99,7 @@ func (d *decoder) receive() {
 			}
 			if _, dup := s.seen[dg.device]; !dup {
 				s.seen[dg.device] = &syscall.SockaddrInet4{Port: src.Port, Addr: src.Addr}
+				s.first[dg.device] = [2]int64{dg.sentUnix, time.Now().UnixNano()}
 				s.Devices++
 			}
 		} else {
@@ -146,6 +151,21 @@ func (d *decoder) handle(args []string) any {
 		w.Flush()
 		f.Close()
 		return map[string]int{"written": len(idx)}
+	case "firsts": // firsts ROUND FILE: per device seen, "device sent-ns received-ns" of its first datagram
+		if len(args) != 3 {
+			return errorReply{"usage: firsts ROUND FILE"}
+		}
+		d.mu.Lock()
+		s := d.round(r)
+		lines := make([]string, 0, len(s.first))
+		for i, t := range s.first {
+			lines = append(lines, fmt.Sprintf("%d %d %d", i, t[0], t[1]))
+		}
+		d.mu.Unlock()
+		if err := os.WriteFile(args[2], []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			return errorReply{err.Error()}
+		}
+		return map[string]int{"written": len(lines)}
 	case "downlink": // downlink ROUND RATE [observed]: one datagram to each device seen in ROUND
 		// To the device IP at the device's own port, as a backend downlink is addressed; with
 		// "observed", to the source address the decoder saw, as a naive reply would be.

@@ -124,17 +124,21 @@ type downlinkResult struct {
 
 func (f *fleet) handle(args []string) any {
 	switch args[0] {
-	case "send": // send ROUND RATE [COUNT]: COUNT datagrams cycling over the devices (default one each)
-		if len(args) != 3 && len(args) != 4 {
-			return errorReply{"usage: send ROUND RATE [COUNT]"}
+	case "send": // send ROUND RATE [COUNT [FROM]]: COUNT datagrams cycling over the devices from device FROM (default one each, from 0)
+		if len(args) < 3 || len(args) > 5 {
+			return errorReply{"usage: send ROUND RATE [COUNT [FROM]]"}
 		}
 		round, _ := strconv.ParseUint(args[1], 10, 32)
 		rate, _ := strconv.ParseFloat(args[2], 64)
 		count := uint64(f.devices)
-		if len(args) == 4 {
+		if len(args) >= 4 {
 			count, _ = strconv.ParseUint(args[3], 10, 64)
 		}
-		return f.send(uint32(round), rate, count, nil)
+		from := uint64(0)
+		if len(args) == 5 {
+			from, _ = strconv.ParseUint(args[4], 10, 64)
+		}
+		return f.sendFrom(uint32(round), rate, count, from, nil)
 	case "stream": // stream ROUND RATE SECONDS: cycle over the devices, counting per send-time bucket
 		if len(args) != 4 {
 			return errorReply{"usage: stream ROUND RATE SECONDS"}
@@ -173,6 +177,11 @@ func (f *fleet) handle(args []string) any {
 
 // send paces total datagrams at rate per second in sendmmsg batches.
 func (f *fleet) send(round uint32, rate float64, total uint64, buckets map[string]uint64) sendResult {
+	return f.sendFrom(round, rate, total, 0, buckets)
+}
+
+// sendFrom is send starting the cycle at device `from` (a later group of devices on its own).
+func (f *fleet) sendFrom(round uint32, rate float64, total, from uint64, buckets map[string]uint64) sendResult {
 	const batch = 64
 	payloads := make([]byte, batch*payloadSize)
 	iovs := make([]syscall.Iovec, batch)
@@ -195,16 +204,16 @@ func (f *fleet) send(round uint32, rate float64, total uint64, buckets map[strin
 			time.Sleep(100 * time.Microsecond)
 		}
 		// One sendmmsg per socket: the batch ends where the device port changes.
-		first := uint32(sent % uint64(f.devices))
+		first := uint32((from + sent) % uint64(f.devices))
 		port := devicePort(f.port, f.ports, first)
 		k := uint64(0)
-		for k < batch && sent+k < total && devicePort(f.port, f.ports, uint32((sent+k)%uint64(f.devices))) == port {
+		for k < batch && sent+k < total && devicePort(f.port, f.ports, uint32((from+sent+k)%uint64(f.devices))) == port {
 			k++
 		}
 		fd := f.fds[port-f.port]
 		now := time.Now().UnixNano()
 		for i := uint64(0); i < k; i++ {
-			dev := uint32((sent + i) % uint64(f.devices))
+			dev := uint32((from + sent + i) % uint64(f.devices))
 			p := payloads[i*payloadSize : (i+1)*payloadSize]
 			datagram{kindUplink, dev, now, round}.encode(p)
 			iovs[i] = syscall.Iovec{Base: &p[0]}

@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
+	"net"
+	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +27,34 @@ import (
 // ephemeral ports. Sessions idle for -idle-timeout are closed, as Envoy's idle_timeout does.
 // The upstream is chosen by a hash of the source IP over the EDS endpoints (Envoy: Maglev;
 // any stable hash shows the same routing facts here).
+//
+// With -max-connections N (N > 0) the stand-in also does what the cluster's circuit breaker
+// (thresholds max_connections, priority DEFAULT) does to udp_proxy, as read in envoyproxy/envoy
+// source/extensions/filters/udp/udp_proxy/udp_proxy_filter.cc (commit 01e3bfd3eea6053ef2ceb01a55543572ce76b2b8,
+// and the same branch in the later revision that splits UdpActiveSession from TunnelingActiveSession):
+//   - ClusterInfo::createSession is reached only for a datagram whose source ip:port has no session
+//     (StickySessionClusterInfo::onData looks the session up first). It asks the cluster's
+//     connections resource canCreate() (source/common/upstream/resource_manager_impl.h: current < max),
+//     and when it cannot, increments cluster.<name>.upstream_cx_overflow and returns nullptr: onData
+//     returns StopIteration and that datagram is dropped. No session is made, so nothing of
+//     udp.<prefix>.downstream_sess_total/_active/_rx_datagrams/_rx_bytes counts it (those are counted
+//     in the ActiveSession constructor and ActiveSession::onData); the next datagram from the same
+//     source tries again and, still full, is dropped and counted again: the counter counts datagrams.
+//   - Datagrams of existing sessions never reach that check: they are forwarded as before.
+//   - The circuit breaker is checked before a host is chosen (upstream_cx_none_healthy comes after).
+//   - A session's slot is given back when it ends (idle_timeout, or its host leaving EDS), so a
+//     source refused while the budget was full gets a session once one has ended.
+//   - circuit_breakers.default.cx_open is 1 while current >= max, remaining_cx is max - current
+//     (ManagedResourceImpl::inc/decBy; remaining_cx is published with track_remaining: true).
+//
+// Envoy counts one resource per cluster across its worker threads; each stand-in process counts its
+// own, so a budget is exact with one process (-max-connections is for one worker).
+//
+// With -stats-listen ADDR the stand-in serves GET /stats/prometheus with these counters under the
+// names Envoy's Prometheus output gives them (udp.<stat_prefix>.X as envoy_udp_X{envoy_udp_prefix},
+// cluster.<name>.X as envoy_cluster_X{envoy_cluster_name}; counters keep their names, no _total),
+// where an operator's Prometheus scrapes Envoy's stats listener. Without these flags nothing
+// changes: no budget, no listener.
 type envoyStandin struct {
 	fd        int
 	mu        sync.Mutex
@@ -31,6 +62,22 @@ type envoyStandin struct {
 	upstream  map[string]*syscall.SockaddrInet4
 	sessions  map[uint64]session
 	stats     envoyStats
+	maxConn   int
+	envoy     envoyCounters
+}
+
+// envoyCounters are Envoy's own counters for the stats listener; unlike envoyStats they are never
+// reset (Envoy's counters only grow), so a scraper's increase() is right across close-sessions.
+type envoyCounters struct {
+	sessTotal   uint64 // udp.<prefix>.downstream_sess_total
+	sessRx      uint64 // udp.<prefix>.downstream_sess_rx_datagrams
+	sessRxBytes uint64 // udp.<prefix>.downstream_sess_rx_bytes
+	idleTimeout uint64 // udp.<prefix>.idle_timeout
+	overflow    uint64 // cluster.<name>.upstream_cx_overflow
+	noneHealthy uint64 // cluster.<name>.upstream_cx_none_healthy
+	txDatagrams uint64 // cluster.<name>.udp.sess_tx_datagrams
+	txErrors    uint64 // cluster.<name>.udp.sess_tx_errors
+	txBytes     uint64 // cluster.<name>.upstream_cx_tx_bytes_total
 }
 
 type session struct {
@@ -48,6 +95,7 @@ type envoyStats struct {
 	Endpoints  []string `json:"endpoints"`
 	Created    uint64   `json:"created"`
 	Expired    uint64   `json:"expired"`
+	Overflow   uint64   `json:"overflow"`
 	SetupError string   `json:"setupError,omitempty"`
 }
 
@@ -56,6 +104,10 @@ func runEnvoy(args []string) {
 	listen := fs.String("listen", "", "listener address:port")
 	eds := fs.String("eds", "", "EDS file (DiscoveryResponse or ClusterLoadAssignment JSON)")
 	idle := fs.Duration("idle-timeout", 60*time.Second, "session idle timeout")
+	maxConn := fs.Int("max-connections", 0, "the cluster circuit breaker's max_connections (0: none)")
+	statsListen := fs.String("stats-listen", "", "address:port of an HTTP listener serving /stats/prometheus (empty: none)")
+	statPrefix := fs.String("stat-prefix", "iot_udp", "udp_proxy stat_prefix, for the stats listener")
+	clusterName := fs.String("cluster-name", "decoder", "the upstream cluster's name, for the stats listener")
 	fs.Parse(args)
 	la, err := parseHostPort(*listen)
 	if err != nil {
@@ -70,9 +122,21 @@ func runEnvoy(args []string) {
 	// with SO_REUSEPORT; the kernel keeps each device's 4-tuple on one worker.
 	must(syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, soReusePort, 1))
 	must(syscall.Bind(fd, la))
-	e := &envoyStandin{fd: fd, sessions: map[uint64]session{}}
+	e := &envoyStandin{fd: fd, sessions: map[uint64]session{}, maxConn: *maxConn}
 	if err := e.load(*eds); err != nil {
 		fail("envoy-standin: %v", err)
+	}
+	if *statsListen != "" {
+		ln, err := net.Listen("tcp", *statsListen)
+		if err != nil {
+			fail("envoy-standin stats listener: %v", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/stats/prometheus", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			w.Write([]byte(e.prometheus(*statPrefix, *clusterName)))
+		})
+		go http.Serve(ln, mux)
 	}
 	go e.receive()
 	go e.expire(*idle)
@@ -109,6 +173,60 @@ func (e *envoyStandin) load(path string) error {
 		}
 	}
 	return nil
+}
+
+// prometheus renders the counters as Envoy's /stats/prometheus does: one "# TYPE" line per
+// metric, names sorted, tags from Envoy's default tag extractors.
+func (e *envoyStandin) prometheus(prefix, cluster string) string {
+	e.mu.Lock()
+	c := e.envoy
+	active := uint64(len(e.sessions))
+	endpoints := uint64(len(e.endpoints))
+	maxConn := e.maxConn
+	e.mu.Unlock()
+	udp := fmt.Sprintf(`envoy_udp_prefix="%s"`, prefix)
+	cl := fmt.Sprintf(`envoy_cluster_name="%s"`, cluster)
+	type metric struct {
+		name, kind, labels string
+		value              uint64
+	}
+	ms := []metric{
+		{"envoy_udp_downstream_sess_total", "counter", udp, c.sessTotal},
+		{"envoy_udp_downstream_sess_rx_datagrams", "counter", udp, c.sessRx},
+		{"envoy_udp_downstream_sess_rx_bytes", "counter", udp, c.sessRxBytes},
+		// The stand-in relays nothing back (decoders answer devices straight from the pod).
+		{"envoy_udp_downstream_sess_tx_datagrams", "counter", udp, 0},
+		// Every datagram reaching the stand-in comes from a device: the bootstrap's matcher is not modelled.
+		{"envoy_udp_downstream_sess_no_route", "counter", udp, 0},
+		{"envoy_udp_idle_timeout", "counter", udp, c.idleTimeout},
+		{"envoy_udp_downstream_sess_active", "gauge", udp, active},
+		{"envoy_cluster_upstream_cx_overflow", "counter", cl, c.overflow},
+		{"envoy_cluster_upstream_cx_none_healthy", "counter", cl, c.noneHealthy},
+		{"envoy_cluster_upstream_cx_tx_bytes_total", "counter", cl, c.txBytes},
+		{"envoy_cluster_udp_sess_tx_datagrams", "counter", cl, c.txDatagrams},
+		{"envoy_cluster_udp_sess_tx_errors", "counter", cl, c.txErrors},
+		{"envoy_cluster_udp_sess_rx_datagrams", "counter", cl, 0},
+		{"envoy_cluster_membership_total", "gauge", cl, endpoints},
+		{"envoy_cluster_membership_healthy", "gauge", cl, endpoints},
+	}
+	if maxConn > 0 {
+		open, remaining := uint64(0), uint64(0)
+		if active >= uint64(maxConn) {
+			open = 1
+		} else {
+			remaining = uint64(maxConn) - active
+		}
+		ms = append(ms,
+			metric{"envoy_cluster_circuit_breakers_default_cx_open", "gauge", cl, open},
+			metric{"envoy_cluster_circuit_breakers_default_remaining_cx", "gauge", cl, remaining},
+		)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "# TYPE %s %s\n%s{%s} %d\n", m.name, m.kind, m.name, m.labels, m.value)
+	}
+	return b.String()
 }
 
 // edsEndpoints accepts the protobuf-JSON forms Envoy reads from a path_config_source file:
@@ -190,8 +308,16 @@ func (e *envoyStandin) forward(src *syscall.SockaddrInet4, payload []byte) {
 	e.stats.Received++
 	s, ok := e.sessions[key]
 	if !ok {
+		// The circuit breaker comes first, as in ClusterInfo::createSession (see the type's comment).
+		if e.maxConn > 0 && len(e.sessions) >= e.maxConn {
+			e.stats.Overflow++
+			e.envoy.overflow++
+			e.mu.Unlock()
+			return
+		}
 		if len(e.endpoints) == 0 {
 			e.stats.NoUpstream++
+			e.envoy.noneHealthy++
 			e.mu.Unlock()
 			return
 		}
@@ -206,7 +332,10 @@ func (e *envoyStandin) forward(src *syscall.SockaddrInet4, payload []byte) {
 		}
 		s = session{fd: fd, upstream: up}
 		e.stats.Created++
+		e.envoy.sessTotal++
 	}
+	e.envoy.sessRx++
+	e.envoy.sessRxBytes += uint64(len(payload))
 	s.lastUsed = now
 	e.sessions[key] = s
 	to := e.upstream[s.upstream]
@@ -222,8 +351,11 @@ func (e *envoyStandin) forward(src *syscall.SockaddrInet4, payload []byte) {
 	e.mu.Lock()
 	if err != nil {
 		e.noteError(err)
+		e.envoy.txErrors++
 	} else {
 		e.stats.Forwarded++
+		e.envoy.txDatagrams++
+		e.envoy.txBytes += uint64(len(payload))
 	}
 	e.mu.Unlock()
 }
@@ -246,6 +378,7 @@ func (e *envoyStandin) expire(idle time.Duration) {
 				syscall.Close(s.fd)
 				delete(e.sessions, k)
 				e.stats.Expired++
+				e.envoy.idleTimeout++
 			}
 		}
 		e.mu.Unlock()
