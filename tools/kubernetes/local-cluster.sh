@@ -4,7 +4,8 @@
 # (service-account token and EndpointSlice controllers among its defaults; no node CIDR allocation),
 # kube-scheduler and kwok (fake nodes and pods: nodes go Ready, pods get IPs from their node's
 # podCIDR). Nodes are shaped like the stack's pools, carry the annotations Kilo writes, and Kilo's
-# Peer CRD and a stand-in for the cluster add-ons are installed. The binaries come from build.sh.
+# Peer CRD, the Prometheus Operator's PodMonitor, ServiceMonitor and PrometheusRule CRDs and a stand-in
+# for the cluster add-ons are installed. The binaries come from build.sh.
 #
 # Usage:
 #   tools/kubernetes/local-cluster.sh start [--ingress-nodes N] [--general-nodes N] [--nodes FILE]
@@ -37,6 +38,11 @@ KILO_SUBNET_PREFIX=10.4.0      # Kilo's 10.4.0.0/16 on Kosmos
 KILO_PORT=51820
 ROLE_KEY=iot-udp-ingress/role
 INGRESS_ROLE=ingress
+# The Prometheus Operator whose CRDs are installed: the newest release the Go module proxy serves here
+# (v0.95.x is refused). Its module carries the operator's own generated CRDs.
+PROMETHEUS_OPERATOR_MODULE=github.com/prometheus-operator/prometheus-operator
+PROMETHEUS_OPERATOR_VERSION=v0.94.1
+PROMETHEUS_OPERATOR_CRDS=(podmonitors servicemonitors prometheusrules)
 
 log() { echo "local-cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -282,6 +288,25 @@ create_nodes() { # <nodes file>
 
 kctl() { "$bin/kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
 
+# The CRDs of the kinds the stacks create when `ingress.metrics.scrape: podMonitor`,
+# `gateway.metrics.scrape: serviceMonitor` or `observability.prometheusRule` is set, exactly as the operator
+# ships them (example/prometheus-operator-crd/monitoring.coreos.com_<plural>.yaml of its Go module, generated
+# by controller-gen from pkg/apis/monitoring/v1/*_types.go). The module comes from the Go module proxy into
+# the Go module cache (4.5 MB once); nothing is copied into this repository.
+prometheus_operator_crds() {
+  command -v go >/dev/null || die "go is needed to fetch the Prometheus Operator's CRDs (PATH=\$PATH:/usr/local/go/bin)"
+  local download dir plural
+  download=$(cd / && go mod download -json "$PROMETHEUS_OPERATOR_MODULE@$PROMETHEUS_OPERATOR_VERSION") ||
+    die "go mod download $PROMETHEUS_OPERATOR_MODULE@$PROMETHEUS_OPERATOR_VERSION failed: $(jq -r '.Error // empty' <<<"$download")"
+  dir=$(jq -r .Dir <<<"$download")
+  for plural in "${PROMETHEUS_OPERATOR_CRDS[@]}"; do
+    kctl apply --server-side -f "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$plural.yaml" >/dev/null
+  done
+  for plural in "${PROMETHEUS_OPERATOR_CRDS[@]}"; do
+    kctl wait --for condition=established --timeout=60s "crd/$plural.monitoring.coreos.com" >/dev/null
+  done
+}
+
 api_ready() {
   curl -sf --max-time 2 --cacert "$state/pki/ca.crt" --cert "$state/pki/admin.crt" --key "$state/pki/admin.key" \
     "$server/readyz" | grep -qx ok
@@ -348,8 +373,10 @@ start_cluster() {
   wait_for "kube-apiserver /readyz" 60 api_ready
   log "kube-apiserver up in $(since "$start") s ($server)"
 
-  # Kilo's CRD, the nodes and the add-on stand-in, before the controllers and kwok start.
+  # Kilo's and the Prometheus Operator's CRDs, the nodes and the add-on stand-in, before the controllers
+  # and kwok start.
   kctl apply -f "$here/manifests/kilo-peer-crd.yaml" >/dev/null
+  prometheus_operator_crds
   create_nodes "$nodes_file"
   kctl apply -f "$here/manifests/addon-standin.yaml" >/dev/null
 

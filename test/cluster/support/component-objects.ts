@@ -1,6 +1,7 @@
 import { withSecretsRevealed } from "../../support/kubernetes-schema";
 import { recordResources, settle, valueOf, type RecordedResource } from "../../support/pulumi-mocks";
 import { ENVOY_POD_SELECTOR } from "../../../components/envoy-udp-ingress";
+import { GATEWAY_HOST } from "../../../infra/gateway/plan";
 
 /** A Kubernetes object as a component would send it to the API server. */
 export interface KubernetesObject {
@@ -25,8 +26,17 @@ export const WIRING = {
   // The preview stack names them `${stack}-gateway` and `${stack}-envoy`.
   gatewayName: "preview-gateway",
   envoyName: "preview-envoy",
+  observabilityName: "preview-observability",
   ingressNodeLabel: { key: "iot-udp-ingress/role", value: "ingress" },
 } as const;
+
+export interface ComponentObjectOptions {
+  /**
+   * Also the Prometheus Operator's objects: Envoy's PodMonitor, the gateway's ServiceMonitor, and IngressObservability's
+   * PrometheusRule and dashboard ConfigMap. Default: false (the components' defaults: scrape annotations, no rules).
+   */
+  monitoring?: boolean;
+}
 
 /**
  * Runs the real WireguardGateway and EnvoyUdpIngress components under the mocks (test/support/pulumi-mocks.ts) and
@@ -34,9 +44,10 @@ export const WIRING = {
  * The arguments follow stacks/environment.ts: the gateway's identity lives in the ingress namespace, the steering
  * agent watches the Envoy pods there and the decoder's EndpointSlices in the decoder namespace.
  */
-export async function componentKubernetesObjects(): Promise<ComponentObject[]> {
+export async function componentKubernetesObjects(options: ComponentObjectOptions = {}): Promise<ComponentObject[]> {
   const recorded = recordResources();
   const components = await import("../../../components");
+  const monitoring = options.monitoring ?? false;
   const placement = {
     nodeLabel: WIRING.ingressNodeLabel,
     nodeTaint: { ...WIRING.ingressNodeLabel, effect: "NoSchedule" as const },
@@ -51,6 +62,7 @@ export async function componentKubernetesObjects(): Promise<ComponentObject[]> {
     placement,
     decoder: { namespace: WIRING.decoderNamespace, serviceName: WIRING.decoderService },
     sessions: { devices: 2000, reportIntervalSeconds: 60, ingressNodes: 3 },
+    ...(monitoring ? { metrics: { scrape: "podMonitor" as const } } : {}),
   });
   const gateway = new components.WireguardGateway(WIRING.gatewayName, {
     zone: "fr-par-1",
@@ -77,7 +89,17 @@ export async function componentKubernetesObjects(): Promise<ComponentObject[]> {
     },
     cluster: { podCidr: "100.64.0.0/15", apiServerUrl: "https://127.0.0.1:6443", caCertificate: "Q0EtREFUQQ==" },
     identityNamespace: WIRING.ingressNamespace,
+    ...(monitoring ? { metrics: { scrape: "serviceMonitor" as const } } : {}),
   });
+  if (monitoring) {
+    new components.IngressObservability(WIRING.observabilityName, {
+      namespace: WIRING.ingressNamespace,
+      alerts: { maxConnections: 4096, steeringIntervalSeconds: 5, uplinkInterface: GATEWAY_HOST.uplinkInterface },
+      prometheusRule: true,
+      grafanaDashboard: true,
+      labels: { release: "kube-prometheus-stack" },
+    });
+  }
   await settle();
   await valueOf(gateway.cloudInit);
   await settle();
