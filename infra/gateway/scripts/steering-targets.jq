@@ -31,19 +31,23 @@ def weight($h1; $h2; $b):
   | ((. * . + $b + 7) % $p)
   | ((. * . + 13) % $p);
 
-# The Kilo interface's peers: [{key, cidrs: [{net, len}]}].
-([$routes | split("\n")[] | select(length > 0) | split("\t") | select(length == 2)
-  | {key: .[0], cidrs: [.[1] | split(" ")[] | cidr | select(. != null)]}]) as $peers
+# The Kilo interface's routes as {"<len>/<network>": key}, and the prefix lengths present, longest first: a lookup is
+# then one probe per length instead of a scan of every peer's AllowedIPs (the decision runs for 1,000 nodes). WireGuard
+# gives each prefix to one peer only; for a repeated line the last one wins, as max_by did before.
+(reduce ($routes | split("\n")[] | select(length > 0) | split("\t") | select(length == 2)
+    | .[0] as $k | .[1] | split(" ")[] | cidr | select(. != null) | {key: $k, len, net}) as $r
+  ({}; .["\($r.len)/\($r.net)"] = $r.key)) as $route_keys
+| ([$route_keys | keys[] | split("/")[0] | tonumber] | unique | reverse | map({len: ., size: pow(2; 32 - .)})) as $route_lengths
 # The key of the peer WireGuard sends address $a to: the longest matching AllowedIPs prefix wins.
-| def routed_key($a): [$peers[] | .key as $k | .cidrs[] | select(covers($a)) | {key: $k, len}] | max_by(.len) | .key?;
+| def routed_key($a): first($route_lengths[] | $route_keys["\(.len)/\($a - ($a % .size))"] | strings) // null;
 ([.envoyPods.items[]?
   | select(.metadata.deletionTimestamp == null and condition_true("Ready"))
-  | .spec.nodeName | strings] | unique) as $envoy_nodes
+  | .spec.nodeName | strings] | map({(.): true}) | add // {}) as $envoy_nodes
 | ([.decoderSlices.items[]?
   | select(.metadata.labels["kubernetes.io/service-name"] == $decoderService)
   | .endpoints[]?
   | select(endpoint_ready)
-  | .nodeName | strings] | unique) as $decoder_nodes
+  | .nodeName | strings] | map({(.): true}) | add // {}) as $decoder_nodes
 | [.nodes.items[]?
   | (.metadata.annotations // {}) as $a
   | (.spec.podCIDR | cidr) as $pod
@@ -55,7 +59,7 @@ def weight($h1; $h2; $b):
       seen: ($a["kilo.squat.ai/last-seen"] // "" | tonumber? // 0),
       ingress: (.metadata.labels[$labelKey] == $labelValue),
       ready: (.metadata.deletionTimestamp == null and condition_true("Ready")),
-      serving: (.metadata.name as $name | any($envoy_nodes[]; . == $name) and any($decoder_nodes[]; . == $name))
+      serving: ((.metadata.name // "") as $n | $envoy_nodes[$n] == true and $decoder_nodes[$n] == true)
     }
   | .routed = (.address != null and .key != "" and (routed_key(.address) == .key))] as $nodes
 # Kilo counts a node with an endpoint, a key and a pod subnet, seen in the last 60 s (pkg/mesh/backend.go Node.Ready).
@@ -65,9 +69,14 @@ def weight($h1; $h2; $b):
 | {
     targets: $targets,
     buckets: (if ($targets | length) == 0 then [] else
-      ($targets | map(. + {h1: (.name | name_hash(31)), h2: (.name | name_hash(257))})) as $weighted
+      # The highest weight wins a bucket, the smaller name on a tie. Each candidate is one number, weight * 2^20 plus
+      # a rank that is higher for a smaller name ($targets is sorted by name), so jq's builtin max picks the winner
+      # without a sort or an object per step; weights are below 2^26 and targets far fewer than 2^20, so the numbers
+      # stay below 2^53 and exact.
+      ($targets | to_entries | map({h1: (.value.name | name_hash(31)), h2: (.value.name | name_hash(257)), rank: (1048575 - .key)})) as $weighted
       | [range(0; $buckets) as $b
-        | $weighted | map(.w = weight(.h1; .h2; $b)) | sort_by([-.w, .name]) | first | .address]
+        | [$weighted[] | weight(.h1; .h2; $b) * 1048576 + .rank] | max
+        | $targets[1048575 - (. % 1048576)].address]
     end),
     mesh: {
       kiloNodes: [$kilo_nodes[].name] | sort,
