@@ -13,12 +13,12 @@ import { DEFAULT_GATEWAY_PATHS, steeringAgentServiceUnit, steeringAgentTimerUnit
 import { withNode, type ApiState, type KiloAnnotations } from "../lab/api-state";
 import { LabCluster } from "../lab/cluster-api";
 import { buildStandins } from "../lab/gobuild";
-import { buildLab, ephemeralPorts, LAB_CLUSTER_DIR, sessionsPerWorker, SESSION_IDLE_TIMEOUT_SECONDS, type Lab } from "../lab/lab";
+import { buildLab, renumberKiloMembers, ephemeralPorts, LAB_CLUSTER_DIR, sessionsPerWorker, SESSION_IDLE_TIMEOUT_SECONDS, type Lab } from "../lab/lab";
 import { settle } from "../lab/measure";
-import { DEVICE_SUBNET, JOINING_NODE, kiloIpsByName, NS, type LabNode } from "../lab/plan";
+import { JOINING_NODE, NS } from "../lab/plan";
 import { cleanAll, ProcessRegistry, STATE_DIR, takeRunLock } from "../lab/processes";
 import { EnvoyStandin, type Decoder } from "../lab/standins";
-import { newKeys, resyncNode, type KiloMember } from "../lab/topology";
+import { newKeys, type KiloMember } from "../lab/topology";
 import type { Cleanup } from "../harness/cleanup";
 import { sleep } from "../harness/commands";
 import { nsExec } from "../harness/netns";
@@ -239,14 +239,7 @@ interface Sample {
 function renumber(lab: Lab, how: "join" | "leave"): void {
   if (how === "join") lab.members.push({ node: { ...JOINING_NODE, kiloIp: "" }, keys: newKeys() } satisfies KiloMember);
   else lab.members.splice(lab.members.findIndex((m) => m.node.name === JOINING_NODE.name), 1);
-  const ips = kiloIpsByName(lab.members.map((m) => m.node.name));
-  lab.members.forEach((m, i) => {
-    const ip = ips.get(m.node.name)!;
-    const labNode = lab.nodes.find((n) => n.name === m.node.name);
-    if (labNode !== undefined) (labNode as LabNode).kiloIp = ip;
-    else lab.members[i] = { node: { ...m.node, kiloIp: ip }, keys: m.keys };
-  });
-  for (const nk of lab.nodeKeys) resyncNode(nk, lab.members, lab.gateway.kiloKeys.publicKey, [DEVICE_SUBNET]);
+  renumberKiloMembers(lab);
 }
 
 export type { ApiState };

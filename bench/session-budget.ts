@@ -19,7 +19,7 @@ import type { Cleanup } from "../harness/cleanup";
 import { sleep } from "../harness/commands";
 import { ipBatch, nsExec } from "../harness/netns";
 import { LineProcess } from "../harness/processes";
-import { parseExposition, selectorIn, valueOf } from "./prometheus";
+import { parseExposition, selectorIn, valueOf } from "../harness/prometheus-exposition";
 import { BUDGET_IDLE_TIMEOUT_SECONDS, BUDGET_PHASES, BUDGET_RATE, BUDGET_STACK, newDevicesPast, spread, type BudgetPhaseRow, type BudgetResults } from "./tables";
 
 const DEVICE_BASE = "10.128.0.10";

@@ -5,7 +5,7 @@ import { loadApiState, type ApiState } from "./api-state";
 import { LabCluster } from "./cluster-api";
 import { LabGateway } from "./gateway";
 import { writeEdsFile } from "./eds";
-import { DEVICE_SUBNET, labNodes, NS, PLAIN, DECODER_PORT, type LabNode } from "./plan";
+import { DEVICE_SUBNET, kiloIpsByName, labNodes, NS, PLAIN, DECODER_PORT, type LabNode } from "./plan";
 import { STATE_DIR, type ProcessRegistry } from "./processes";
 
 /** State directory of the lab's Kubernetes control plane (local-cluster.sh's LOCAL_CLUSTER_DIR). */
@@ -14,7 +14,7 @@ import { runOk } from "../harness/commands";
 import { nsExec } from "../harness/netns";
 import { settle } from "./measure";
 import { Decoder, DeviceFleet, EnvoyStandin } from "./standins";
-import { addNamespace, buildConcentrator, buildFleet, buildNode, buildPlainPath, buildUnderlay, newKeys, UNDERLAY_CONCENTRATOR, UNDERLAY_GATEWAY, type KiloMember, type KiloNodeKeys } from "./topology";
+import { addNamespace, buildConcentrator, buildFleet, buildNode, buildPlainPath, buildUnderlay, newKeys, resyncNode, UNDERLAY_CONCENTRATOR, UNDERLAY_GATEWAY, type KiloMember, type KiloNodeKeys } from "./topology";
 
 export const DECODER_CLUSTER = "decoder";
 export const DECODER_PORT_NAME = "udp";
@@ -127,4 +127,20 @@ export async function warmUp(fleet: DeviceFleet, decoders: ReadonlyMap<string, D
     if (t.datagrams === count) return;
   }
   throw new Error("warm-up: the data path does not deliver (see the scenario output of a previous run, or the topology)");
+}
+
+/**
+ * What Kilo does to the mesh when a member joins or leaves: every member's WireGuard IP is recomputed from the sorted
+ * names (plan.ts `kiloIpsByName`, after pkg/mesh/topology.go), and the lab plays kg on each node (new address and
+ * peers). Used by lab scenario h and bench part 4.
+ */
+export function renumberKiloMembers(lab: Lab): void {
+  const ips = kiloIpsByName(lab.members.map((m) => m.node.name));
+  lab.members.forEach((m, i) => {
+    const ip = ips.get(m.node.name)!;
+    const labNode = lab.nodes.find((n) => n.name === m.node.name);
+    if (labNode !== undefined) (labNode as LabNode).kiloIp = ip;
+    else lab.members[i] = { node: { ...m.node, kiloIp: ip }, keys: m.keys };
+  });
+  for (const nk of lab.nodeKeys) resyncNode(nk, lab.members, lab.gateway.kiloKeys.publicKey, [DEVICE_SUBNET]);
 }

@@ -1,14 +1,15 @@
 import { readFileSync } from "fs";
 import { join } from "path";
 import { withNode, withoutNode } from "./api-state";
-import { type Lab } from "./lab";
+import { renumberKiloMembers, type Lab } from "./lab";
 import { roundTotals, settle, settleCount } from "./measure";
 import { STATE_DIR } from "./processes";
 import { run, sleep } from "../harness/commands";
 import { ipBatch } from "../harness/netns";
-import { DECODER_PORT, DEVICE_SUBNET, GATEWAY_TUNNEL_IP, IF, JOINING_NODE, NS, kiloIpsByName, type LabNode } from "./plan";
-import { newKeys, resyncNode, type KiloMember } from "./topology";
+import { DECODER_PORT, GATEWAY_TUNNEL_IP, IF, JOINING_NODE, NS } from "./plan";
+import { newKeys, type KiloMember } from "./topology";
 import { exchange, tcpProbe, writeUdpHelper } from "../harness/udp";
+import { parseExposition } from "../harness/prometheus-exposition";
 
 export interface ScenarioResult {
   readonly id: string;
@@ -267,15 +268,8 @@ export async function kiloRenumbering(lab: Lab, rate: number): Promise<ScenarioR
   const history = new Map<string, string[]>(lab.nodes.map((n) => [n.name, [n.kiloIp]]));
   const targets: string[][] = [];
   const renumber = (): void => {
-    const ips = kiloIpsByName(lab.members.map((m) => m.node.name));
-    lab.members.forEach((m, i) => {
-      const ip = ips.get(m.node.name)!;
-      const labNode = lab.nodes.find((n) => n.name === m.node.name);
-      if (labNode !== undefined) (labNode as LabNode).kiloIp = ip;
-      else lab.members[i] = { node: { ...m.node, kiloIp: ip }, keys: m.keys };
-    });
+    renumberKiloMembers(lab);
     for (const n of lab.nodes) history.get(n.name)!.push(n.kiloIp);
-    for (const nk of lab.nodeKeys) resyncNode(nk, lab.members, lab.gateway.kiloKeys.publicKey, [DEVICE_SUBNET]);
   };
   const seconds = 14;
   const streaming = lab.fleet.stream(9, rate, seconds);
@@ -380,25 +374,6 @@ export async function forwardPolicy(lab: Lab, rate: number): Promise<ScenarioRes
       `ingress path: ${t.devices}/${N} devices delivered; downlinks: ${dl.got.devices}/${N} devices reached`,
     ],
   };
-}
-
-/** One sample of a Prometheus text exposition: its name, labels and value. */
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-function parseExposition(text: string): Sample[] {
-  return text
-    .split("\n")
-    .filter((line) => line !== "" && !line.startsWith("#"))
-    .map((line) => {
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-      if (match === null) throw new Error(`not a sample line: ${line}`);
-      const labels = Object.fromEntries([...(match[2] ?? "").matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-      return { name: match[1], labels, value: Number(match[3]) };
-    });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from "fs";
 import { join } from "path";
-import { parseExposition, selectorIn, valueOf } from "../bench/prometheus";
+import { parseExposition, selectorIn, valueOf } from "../harness/prometheus-exposition";
 import { decoderUnready, lossWindowMs, parseTimerLog, recoveryOf, seconds, unitDirective, withoutEnvoyPod } from "../bench/recovery-logic";
 import { BUDGET_PHASES, newDevicesPast, parseResults, RECOVERY_CHANGES, renderResultsFile, renderTables, type BenchResults, type Spread } from "../bench/tables";
 import { steeringAgentTimerUnit } from "../infra/gateway";
@@ -15,7 +15,7 @@ import type { ApiState } from "../lab/api-state";
 
 const one = (value: number): Spread => ({ median: value, min: value, max: value });
 
-describe("bench/prometheus", () => {
+describe("harness/prometheus-exposition", () => {
   const exposition = [
     "# TYPE envoy_cluster_upstream_cx_overflow counter",
     'envoy_cluster_upstream_cx_overflow{envoy_cluster_name="decoder"} 3750',

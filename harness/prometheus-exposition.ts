@@ -1,5 +1,5 @@
 /**
- * Reading a Prometheus text exposition (what a scrape of Envoy's /stats/prometheus returns) and finding in it the
+ * Reading a Prometheus text exposition (a scrape of Envoy's /stats/prometheus, or the gateway's metrics textfile) and finding in it the
  * series an alert rule names: pure, so the unit tier checks it.
  */
 
