@@ -13,7 +13,7 @@ import { DEFAULT_GATEWAY_PATHS, steeringAgentServiceUnit, steeringAgentTimerUnit
 import { withNode, type ApiState, type KiloAnnotations } from "../lab/api-state";
 import { LabCluster } from "../lab/cluster-api";
 import { buildStandins } from "../lab/gobuild";
-import { buildLab, renumberKiloMembers, ephemeralPorts, LAB_CLUSTER_DIR, sessionsPerWorker, SESSION_IDLE_TIMEOUT_SECONDS, type Lab } from "../lab/lab";
+import { buildLab, renumberKiloMembers, ENVOY_STATS, ephemeralPorts, LAB_CLUSTER_DIR, sessionsPerWorker, SESSION_IDLE_TIMEOUT_SECONDS, type Lab } from "../lab/lab";
 import { settle } from "../lab/measure";
 import { JOINING_NODE, NS } from "../lab/plan";
 import { cleanAll, ProcessRegistry, STATE_DIR, takeRunLock } from "../lab/processes";
@@ -191,7 +191,7 @@ export async function recoveryBench(cleanup: Cleanup, options: RecoveryBenchOpti
         if (change.id === "decoder") {
           await lab.envoys.get(node.name)!.reloadEds(lab.edsFile(node.name, `${node.name}.json`));
         } else if (change.id === "envoy") {
-          lab.envoys.set(node.name, new EnvoyStandin(binary, registry, node, lab.gateway.ingressPort, lab.edsFile(node.name, `${node.name}.json`), workers, SESSION_IDLE_TIMEOUT_SECONDS));
+          lab.envoys.set(node.name, new EnvoyStandin(binary, registry, node, lab.gateway.ingressPort, lab.edsFile(node.name, `${node.name}.json`), workers, SESSION_IDLE_TIMEOUT_SECONDS, ENVOY_STATS));
           await lab.envoys.get(node.name)!.stats();
         }
         if (change.id !== "kilo-join") await lab.cluster.hold(lab.api, annotations(lab));

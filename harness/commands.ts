@@ -22,6 +22,8 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   conntrack: "conntrack",
   python3: "python3",
   promtool: "prometheus",
+  prometheus: "prometheus",
+  "prometheus-node-exporter": "prometheus-node-exporter",
 };
 
 /** The program's path on PATH, or undefined. */

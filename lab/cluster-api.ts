@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { runOk } from "../harness/commands";
 import { renderTokenKubeconfig } from "../infra/kubernetes";
@@ -71,6 +71,16 @@ export class LabCluster {
 
   /** Stops the cluster (also after a crash of the lab: local-cluster.sh finds its processes by state directory). */
   static stop(dir: string): void {
+    // The API bridges are node processes of their own (started in gatewayKubeconfig); a lab that ends, or crashed,
+    // without `close` leaves them, so they are found by the script they run from this state directory.
+    const bridgeScript = join(dir, "api-bridge.js");
+    for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+      try {
+        if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(bridgeScript)) process.kill(Number(pid), "SIGKILL");
+      } catch {
+        /* exited meanwhile */
+      }
+    }
     try {
       runOk("bash", [CLUSTER_SCRIPT, "stop"], undefined, { env: { ...process.env, LOCAL_CLUSTER_DIR: dir }, stdout: "ignore", stderr: "inherit" });
     } catch {

@@ -8,6 +8,7 @@ import {
   STEERING_TARGETS_JQ,
   gatewaySysctls,
   renderGatewayRuleset,
+  renderNodeExporterDefaults,
   renderSteeringAgentScript,
   renderUplinkConfig,
   resolveGatewayPlan,
@@ -116,6 +117,14 @@ export class LabGateway {
   /** The steering agent's textfile for the node exporter (what Prometheus would scrape from the gateway). */
   get metricsFile(): string {
     return join(this.paths.textfileDir, GATEWAY_METRICS_FILE);
+  }
+
+  /** prometheus-node-exporter's arguments, parsed from the ARGS cloud-init writes for Debian's unit (with the lab's textfile directory). */
+  get nodeExporterArgs(): string[] {
+    const defaults = renderNodeExporterDefaults(this.options, this.paths);
+    const args = /^ARGS="([^"]*)"$/m.exec(defaults);
+    if (args === null) throw new Error(`no ARGS="..." line in the rendered node exporter defaults:\n${defaults}`);
+    return args[1].split(/\s+/).filter(Boolean);
   }
 
   get ingressAddress(): string {

@@ -1,5 +1,6 @@
 import { mkdirSync } from "fs";
 import { join } from "path";
+import { ENVOY_DECODER_CLUSTER, ENVOY_DEFAULTS, ENVOY_STAT_PREFIX } from "../infra/envoy";
 import { type WireguardKeyPair } from "../infra/wireguard";
 import { loadApiState, type ApiState } from "./api-state";
 import { LabCluster } from "./cluster-api";
@@ -25,6 +26,9 @@ export const DECODER_PORT_NAME = "udp";
  * port of the node, near what a real fleet produces.
  */
 export const SESSION_IDLE_TIMEOUT_SECONDS = 3;
+
+/** The stats listener as the bootstrap renders it by default: its port and the names its series carry. */
+export const ENVOY_STATS = { port: ENVOY_DEFAULTS.metricsPort, statPrefix: ENVOY_STAT_PREFIX, clusterName: ENVOY_DECODER_CLUSTER } as const;
 
 export function ephemeralPorts(ns: string): number {
   const [low, high] = nsExec(ns, "sysctl", ["-n", "net.ipv4.ip_local_port_range"]).trim().split(/\s+/).map(Number);
@@ -101,7 +105,7 @@ export async function buildLab(registry: ProcessRegistry, binary: string, device
   // A node's sessions are bounded by its ephemeral ports (each session socket takes one).
   const workers = Math.max(1, Math.ceil(Math.min(devices, ephemeralPorts(ingressNodes[0].ns)) / sessionsPerWorker()));
   const envoys = new Map(
-    ingressNodes.map((n) => [n.name, new EnvoyStandin(binary, registry, n, gateway.ingressPort, edsFile(n.name, `${n.name}.json`), workers, SESSION_IDLE_TIMEOUT_SECONDS)]),
+    ingressNodes.map((n) => [n.name, new EnvoyStandin(binary, registry, n, gateway.ingressPort, edsFile(n.name, `${n.name}.json`), workers, SESSION_IDLE_TIMEOUT_SECONDS, ENVOY_STATS)]),
   );
   const fleet = new DeviceFleet(binary, registry, NS.fleet, devices, `${gateway.ingressAddress}:${gateway.ingressPort}`);
   const plainSink = new Decoder(binary, registry, NS.plainSink, PLAIN.sinkIp, devices);

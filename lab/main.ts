@@ -6,48 +6,71 @@
  *   npm run lab -- --devices 250000  # same at full scale
  *
  * Needs root, iproute2, nftables, conntrack, jq, python3, wireguard-go, wireguard-tools,
- * promtool (Debian's prometheus) and Go. Exits non-zero if any scenario fails. The Envoy,
+ * curl, Debian's prometheus (promtool, and the Prometheus server of scenario k), prometheus-node-exporter and Go. Exits non-zero if any scenario fails. The Envoy,
  * decoder and device programs are stand-ins (Go, in lab/standins), named so in all output.
  */
 import os from "os";
+import { join, resolve } from "path";
+import { type AlertRuleOptions } from "../infra/observability/alerts";
 import { benchTable, measurePath } from "./bench";
 import { buildStandins } from "./gobuild";
 import { LabCluster } from "./cluster-api";
-import { buildLab, LAB_CLUSTER_DIR } from "./lab";
+import { buildLab, LAB_CLUSTER_DIR, type Lab } from "./lab";
 import { MAX_DEVICES } from "./plan";
-import { cleanAll, ProcessRegistry, takeRunLock } from "./processes";
+import { LabMonitoring } from "./monitoring";
+import { monitoringScenario } from "./monitoring-scenario";
+import { cleanAll, ProcessRegistry, STATE_DIR, takeRunLock } from "./processes";
 import { downlinkSourceRewrite, forwardPolicy, gatewayMetrics, kiloRenumbering, replyToObservedAddress, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
 import { missingToolMessage, toolPath } from "../harness/commands";
 
 interface Options {
   devices: number;
+  /** Where scenario k writes the dashboard picture. */
+  picture: string;
 }
 
+/** The picture's default place: next to the lab's state, outside the repository (`--picture docs/dashboard-lab.svg` for the README's). */
+const DEFAULT_PICTURE = join(STATE_DIR, "..", "dashboard-lab.svg");
+const USAGE = "usage: npm run lab -- [--devices N] [--picture FILE.svg]";
+
 function parseArgs(argv: readonly string[]): Options {
-  const opts: Options = { devices: 2000 };
+  const opts: Options = { devices: 2000, picture: DEFAULT_PICTURE };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--devices") {
       const v = Number(argv[++i]);
       if (!Number.isInteger(v) || v < 10 || v > MAX_DEVICES) throw new Error(`--devices must be an integer from 10 to ${MAX_DEVICES}`);
       opts.devices = v;
+    } else if (a === "--picture") {
+      const v = argv[++i];
+      if (v === undefined || !v.endsWith(".svg")) throw new Error(`--picture needs a file name ending in .svg (${USAGE})`);
+      opts.picture = resolve(v);
     } else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: npm run lab -- [--devices N]\n");
+      process.stdout.write(`${USAGE}\n`);
       process.exit(0);
     } else {
-      throw new Error(`unknown argument ${a} (usage: npm run lab -- [--devices N])`);
+      throw new Error(`unknown argument ${a} (${USAGE})`);
     }
   }
   return opts;
 }
 
 /** What the lab runs (Go is looked for by harness/gobuild.ts). */
-const LAB_TOOLS = ["ip", "nft", "conntrack", "jq", "bash", "python3", "wireguard-go", "wg", "wg-quick", "promtool"];
+const LAB_TOOLS = ["ip", "nft", "conntrack", "jq", "bash", "python3", "curl", "wireguard-go", "wg", "wg-quick", "promtool", "prometheus", "prometheus-node-exporter"];
 
 function checkTools(): void {
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces, nftables, wireguard-go)");
   const missing = LAB_TOOLS.filter((tool) => toolPath(tool) === undefined);
   if (missing.length > 0) throw new Error(`the lab needs these tools: ${missing.map(missingToolMessage).join("; ")}`);
+}
+
+/**
+ * The alert rules as the lab's Prometheus loads them: the gateway's own steering interval and uplink interface. The
+ * stand-ins enforce no session budget, so the budget is the fleet: no node can hold more sessions than devices.
+ */
+function labAlertOptions(lab: Lab): AlertRuleOptions {
+  const o = lab.gateway.options;
+  return { maxConnections: lab.devices, steeringIntervalSeconds: o.steering.intervalSeconds, uplinkInterface: o.uplink.interfaceName };
 }
 
 async function main(): Promise<number> {
@@ -86,6 +109,10 @@ async function main(): Promise<number> {
     // Half the loss-free rate: the scenarios count every device, and the CPUs are shared.
     const rate = Math.max(500, Math.min(kilo.rate * 0.5, 20_000));
     log(`scenarios at ${Math.round(rate)} datagrams/s`);
+    // After the benchmark, so that its scrapes do not share the CPUs with the measurement; before every scenario, so that
+    // Prometheus sees them all (scenario k checks what it saw).
+    const alerts = labAlertOptions(lab);
+    const monitoring = await LabMonitoring.start(registry, lab.gateway, lab.nodes.find((n) => !n.ingress)!, lab.envoys, alerts, log);
 
     const results: ScenarioResult[] = [];
     const record = (r: ScenarioResult) => {
@@ -102,6 +129,7 @@ async function main(): Promise<number> {
     record(await kiloRenumbering(lab, Math.min(rate / 2, 2500)));
     record(await forwardPolicy(lab, rate));
     record(await gatewayMetrics(lab, Math.floor(started / 1000)));
+    record(await monitoringScenario(lab, monitoring, alerts, opts.picture));
 
     process.stdout.write(`\nBenchmark (${opts.devices} devices; each attempt sends one datagram per device, or more to last 4 s; ${os.cpus().length} CPUs):\n`);
     process.stdout.write(benchTable([kilo, plain]) + "\n");

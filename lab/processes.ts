@@ -41,7 +41,8 @@ function killIfLab(pid: number): void {
   } catch {
     return; // already gone
   }
-  if (!/wireguard-go|standins/.test(cmdline)) return; // pid reused by something else
+  // Prometheus and its node exporter are the machine's programs; theirs are the lab's when they name its state directory.
+  if (!/wireguard-go|standins/.test(cmdline) && !(/prometheus/.test(cmdline) && cmdline.includes(STATE_DIR))) return; // pid reused by something else
   try {
     process.kill(pid, "SIGKILL");
   } catch {

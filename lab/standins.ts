@@ -99,10 +99,29 @@ export class Decoder {
  */
 export class EnvoyStandin {
   private readonly procs: LineProcess[];
-  constructor(binary: string, registry: ProcessRegistry, readonly node: LabNode, listenPort: number, edsFile: string, workers: number, idleTimeoutSeconds: number) {
-    this.procs = Array.from(
-      { length: workers },
-      (_, i) => new LineProcess(`envoy-standin(${node.name}#${i})`, node.ns, binary, ["envoy-standin", "-listen", `0.0.0.0:${listenPort}`, "-eds", edsFile, "-idle-timeout", `${idleTimeoutSeconds}s`], (p) => registry.add(p)),
+  /** Where each worker serves `/stats/prometheus` (worker i at the stats port + i: one listener per process). */
+  readonly statsAddresses: string[];
+  constructor(
+    binary: string,
+    registry: ProcessRegistry,
+    readonly node: LabNode,
+    listenPort: number,
+    edsFile: string,
+    workers: number,
+    idleTimeoutSeconds: number,
+    /** Envoy's stats listener port and names (the bootstrap's metricsPort, stat_prefix, decoder cluster). */
+    stats: { readonly port: number; readonly statPrefix: string; readonly clusterName: string },
+  ) {
+    this.statsAddresses = Array.from({ length: workers }, (_, i) => `${node.publicIp}:${stats.port + i}`);
+    this.procs = this.statsAddresses.map(
+      (statsAddress, i) =>
+        new LineProcess(
+          `envoy-standin(${node.name}#${i})`,
+          node.ns,
+          binary,
+          ["envoy-standin", "-listen", `0.0.0.0:${listenPort}`, "-eds", edsFile, "-idle-timeout", `${idleTimeoutSeconds}s`, "-stats-listen", statsAddress, "-stat-prefix", stats.statPrefix, "-cluster-name", stats.clusterName],
+          (p) => registry.add(p),
+        ),
     );
   }
   async stats(): Promise<EnvoyStats> {

@@ -81,7 +81,7 @@ const DATASOURCE = { type: "prometheus", uid: "${datasource}" } as const;
  * minutes. A fixed window rather than Grafana's `$__rate_interval` keeps every expression plain PromQL, which promtool
  * can check as it stands.
  */
-const WINDOW = "5m";
+export const RATE_WINDOW = "5m";
 
 interface PanelSpec {
   title: string;
@@ -101,9 +101,9 @@ function panelSpecs(udp: string, cluster: string): PanelSpec[] {
         "Device datagrams each ingress node's Envoy received (from devices) and sent on to its node-local decoders, and what the gateway steered into the cluster in total.",
       unit: "pps",
       targets: [
-        { expr: `sum by (instance) (rate(envoy_udp_downstream_sess_rx_datagrams{${udp}}[${WINDOW}]))`, legend: "{{instance}} from devices" },
-        { expr: `sum by (instance) (rate(envoy_cluster_udp_sess_tx_datagrams{${cluster}}[${WINDOW}]))`, legend: "{{instance}} to decoders" },
-        { expr: `sum(rate(iot_gateway_steered_datagrams_total[${WINDOW}]))`, legend: "gateway: steered into the cluster" },
+        { expr: `sum by (instance) (rate(envoy_udp_downstream_sess_rx_datagrams{${udp}}[${RATE_WINDOW}]))`, legend: "{{instance}} from devices" },
+        { expr: `sum by (instance) (rate(envoy_cluster_udp_sess_tx_datagrams{${cluster}}[${RATE_WINDOW}]))`, legend: "{{instance}} to decoders" },
+        { expr: `sum(rate(iot_gateway_steered_datagrams_total[${RATE_WINDOW}]))`, legend: "gateway: steered into the cluster" },
       ],
     },
     {
@@ -112,8 +112,8 @@ function panelSpecs(udp: string, cluster: string): PanelSpec[] {
         "Datagrams decoders answered through Envoy's session and Envoy sent back to devices. Replies and downlinks normally leave the pods directly (see README), so they show as WireGuard traffic per node on the gateway instead.",
       unit: "pps",
       targets: [
-        { expr: `sum by (instance) (rate(envoy_cluster_udp_sess_rx_datagrams{${cluster}}[${WINDOW}]))`, legend: "{{instance}} from decoders" },
-        { expr: `sum by (instance) (rate(envoy_udp_downstream_sess_tx_datagrams{${udp}}[${WINDOW}]))`, legend: "{{instance}} to devices" },
+        { expr: `sum by (instance) (rate(envoy_cluster_udp_sess_rx_datagrams{${cluster}}[${RATE_WINDOW}]))`, legend: "{{instance}} from decoders" },
+        { expr: `sum by (instance) (rate(envoy_udp_downstream_sess_tx_datagrams{${udp}}[${RATE_WINDOW}]))`, legend: "{{instance}} to devices" },
       ],
     },
     {
@@ -137,9 +137,9 @@ function panelSpecs(udp: string, cluster: string): PanelSpec[] {
         "no_route: sources outside devices.subnets, dropped by Envoy before a session exists. overflow: the node's session budget was full. Gateway forward drops by reason (invalid, from_uplink, from_cluster, other): traffic outside the allowed flows.",
       unit: "pps",
       targets: [
-        { expr: `sum by (instance) (rate(envoy_udp_downstream_sess_no_route{${udp}}[${WINDOW}]))`, legend: "{{instance}} Envoy no_route" },
-        { expr: `sum by (instance) (rate(envoy_cluster_upstream_cx_overflow{${cluster}}[${WINDOW}]))`, legend: "{{instance}} Envoy overflow" },
-        { expr: `sum by (reason) (rate(iot_gateway_forward_dropped_packets_total[${WINDOW}]))`, legend: "gateway forward {{reason}}" },
+        { expr: `sum by (instance) (rate(envoy_udp_downstream_sess_no_route{${udp}}[${RATE_WINDOW}]))`, legend: "{{instance}} Envoy no_route" },
+        { expr: `sum by (instance) (rate(envoy_cluster_upstream_cx_overflow{${cluster}}[${RATE_WINDOW}]))`, legend: "{{instance}} Envoy overflow" },
+        { expr: `sum by (reason) (rate(iot_gateway_forward_dropped_packets_total[${RATE_WINDOW}]))`, legend: "gateway forward {{reason}}" },
       ],
     },
     {
@@ -179,8 +179,8 @@ function panelSpecs(udp: string, cluster: string): PanelSpec[] {
       description: "Bytes the gateway received from and sent to each WireGuard peer: from a node on the Kilo interface are that node's replies and downlinks.",
       unit: "Bps",
       targets: [
-        { expr: `sum by (interface, peer, public_key) (rate(iot_gateway_wireguard_received_bytes_total[${WINDOW}]))`, legend: "{{interface}} {{peer}} {{public_key}} received" },
-        { expr: `sum by (interface, peer, public_key) (rate(iot_gateway_wireguard_sent_bytes_total[${WINDOW}]))`, legend: "{{interface}} {{peer}} {{public_key}} sent" },
+        { expr: `sum by (interface, peer, public_key) (rate(iot_gateway_wireguard_received_bytes_total[${RATE_WINDOW}]))`, legend: "{{interface}} {{peer}} {{public_key}} received" },
+        { expr: `sum by (interface, peer, public_key) (rate(iot_gateway_wireguard_sent_bytes_total[${RATE_WINDOW}]))`, legend: "{{interface}} {{peer}} {{public_key}} sent" },
       ],
     },
     {
