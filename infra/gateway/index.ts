@@ -38,6 +38,21 @@ export {
   renderSteeringAgentScript,
   steeringAgentParameters,
 } from "./steering-agent";
+export {
+  DEFAULT_LEADERSHIP_PATHS,
+  LEADERSHIP_DEFAULTS,
+  LEADERSHIP_EXIT_API_ERROR,
+  LEADERSHIP_EXIT_FENCED,
+  LEADERSHIP_EXIT_HOOK_FAILED,
+  LEADERSHIP_EXIT_LOST_RACE,
+  LEADERSHIP_METRICS_FILE,
+  LEADERSHIP_STATE_FILE,
+  leadershipAgentParameters,
+  leadershipRbacRules,
+  renderLeadershipAgentScript,
+  resolveGatewayLeadership,
+} from "./leadership";
+export type { GatewayLeadership, GatewayLeadershipOptions, LeadershipPaths, LeadershipPolicyRule } from "./leadership";
 export { SHELL_PARAMETERS_MARKER, renderShellParameters, shellQuote, withShellParameters } from "./shell-parameters";
 export type { ShellParameter } from "./shell-parameters";
 export { GATEWAY_SCRIPT_FILES, gatewayScriptPath, gatewayScriptsDir } from "./script-files";

@@ -12,6 +12,7 @@ export const GATEWAY_SCRIPT_FILES = [
   "mesh-status.jq",
   "steering-transaction.jq",
   "gateway-metrics.jq",
+  "gateway-leadership.sh",
 ] as const;
 
 export type GatewayScriptFile = (typeof GATEWAY_SCRIPT_FILES)[number];

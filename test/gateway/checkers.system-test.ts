@@ -7,6 +7,7 @@ import {
   renderBootstrapScript,
   renderGatewayCloudInit,
   renderGatewayRuleset,
+  renderLeadershipAgentScript,
   renderSteeringAgentScript,
   renderSystemdUnit,
   type GatewayScriptFile,
@@ -28,13 +29,14 @@ describe("shellcheck", () => {
   it.each([
     ["steering agent", renderSteeringAgentScript(options)],
     ["bootstrap", renderBootstrapScript(options)],
+    ["leadership agent", renderLeadershipAgentScript({ leaseName: "iot-gateway", namespace: "iot-gateway", identity: "gateway-a", onActive: ["/usr/local/sbin/iot-gateway-role", "active"], onStandby: ["/usr/local/sbin/iot-gateway-role", "standby"] })],
   ])("passes the %s script", (_name, script) => {
     const result = shellcheck(script);
     expect(result.stdout).toBe("");
     expect(result.status).toBe(0);
   });
 
-  it.each<GatewayScriptFile>(["first-boot.sh", "steering-agent.sh"])("passes the script file %s as it is in the repository", (name) => {
+  it.each<GatewayScriptFile>(["first-boot.sh", "steering-agent.sh", "gateway-leadership.sh"])("passes the script file %s as it is in the repository", (name) => {
     const result = shellcheckFile(gatewayScriptPath(name));
     expect(result.stdout).toBe("");
     expect(result.status).toBe(0);
@@ -43,6 +45,7 @@ describe("shellcheck", () => {
   it.each<[GatewayScriptFile, string, string]>([
     ["first-boot.sh", '"$NFT" -f "$NFTABLES_CONF"', "$NFT -f $NFTABLES_CONF"],
     ["steering-agent.sh", 'mkdir -p "$STATE_DIR" "$RUN_DIR"', "mkdir -p $STATE_DIR $RUN_DIR"],
+    ["gateway-leadership.sh", '  mkdir -p "$STATE_DIR"\n', "  mkdir -p $STATE_DIR\n"],
   ])("fails on a copy of %s with an unquoted expansion", (name, quoted, unquoted) => {
     const text = readFileSync(gatewayScriptPath(name), "utf8");
     expect(text).toContain(quoted);
