@@ -179,7 +179,7 @@ export class LabCluster {
     this.bridge = undefined;
   }
 
-  private apply(objects: readonly unknown[]): void {
+  apply(objects: readonly unknown[]): void {
     this.kubectlRun(["apply", "--server-side", "--force-conflicts", "--field-manager=lab", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
   }
 

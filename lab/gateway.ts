@@ -24,9 +24,21 @@ import { killPid, STATE_DIR, type ProcessRegistry } from "./processes";
 import { runOk } from "../harness/commands";
 import { ipBatch, nsExec } from "../harness/netns";
 import { newKeys, type KiloMember } from "./topology";
-import { applyWgQuick, applyWireguard, reconfigureWireguard, wgQuickAllowedIps } from "./wg";
+import { applyWgQuick, applyWireguard, reconfigureWireguard, wgQuickAddresses, wgQuickAllowedIps } from "./wg";
 
 export const ENVOY_NAMESPACE = "iot-ingress";
+
+/** A gateway's namespace, its WireGuard interface names (wireguard-go's sockets are shared by all namespaces) and state directory. */
+export interface GatewaySite {
+  readonly ns: string;
+  readonly kiloInterface: string;
+  readonly uplinkInterface: string;
+  readonly dirName: string;
+  /** The pair's shared WireGuard keys; absent: new ones. */
+  readonly keys?: { readonly kilo: WireguardKeyPair; readonly uplink: WireguardKeyPair };
+}
+
+export const PRIMARY_GATEWAY_SITE: GatewaySite = { ns: NS.gateway, kiloInterface: IF.gatewayKiloWg, uplinkInterface: IF.gatewayUplinkWg, dirName: "gateway" };
 export const DECODER_NAMESPACE = "iot-decoder";
 export const DECODER_SERVICE = "decoder";
 /** The Kilo Peer's persistentKeepalive, which kgctl writes into the gateway's peer sections. */
@@ -41,12 +53,12 @@ const PEER_KEEPALIVE = 25;
  * from the same node list Kilo uses for the nodes.
  */
 export class LabGateway {
-  readonly kiloKeys: WireguardKeyPair = newKeys();
-  readonly uplinkKeys: WireguardKeyPair = newKeys();
+  readonly kiloKeys: WireguardKeyPair;
+  readonly uplinkKeys: WireguardKeyPair;
   readonly skippedSysctls: string[] = [];
   private readonly pids: number[] = [];
-  private readonly dir = join(STATE_DIR, "gateway");
-  private readonly paths: GatewayPaths;
+  private readonly dir: string;
+  readonly paths: GatewayPaths;
   private downlinkSourceRewrite = false;
 
   constructor(
@@ -55,10 +67,15 @@ export class LabGateway {
     private readonly cluster: { readonly api: LabCluster; readonly kubeconfig: string },
     /** The mesh members kgctl sees now (scenario h adds and removes one). */
     private readonly members: () => readonly KiloMember[],
-    private readonly concentratorPublicKey: string,
+    readonly concentratorPublicKey: string,
     private readonly devices: number,
     private readonly log: (s: string) => void,
+    /** Where this gateway runs; the standby of the pair shares the active's keys. Default: the lab's one gateway. */
+    readonly site: GatewaySite = PRIMARY_GATEWAY_SITE,
   ) {
+    this.dir = join(STATE_DIR, site.dirName);
+    this.kiloKeys = site.keys?.kilo ?? newKeys();
+    this.uplinkKeys = site.keys?.uplink ?? newKeys();
     this.paths = {
       ...DEFAULT_GATEWAY_PATHS,
       kubeconfig: join(this.dir, "kubeconfig"),
@@ -109,8 +126,8 @@ export class LabGateway {
     const plan = resolveGatewayPlan(this.planInput());
     return {
       ...plan,
-      kilo: { ...plan.kilo, interfaceName: IF.gatewayKiloWg },
-      uplink: { ...plan.uplink, interfaceName: IF.gatewayUplinkWg },
+      kilo: { ...plan.kilo, interfaceName: this.site.kiloInterface },
+      uplink: { ...plan.uplink, interfaceName: this.site.uplinkInterface },
     };
   }
 
@@ -144,11 +161,11 @@ export class LabGateway {
     this.applySysctls(o);
     this.applyRuleset(o);
     const uplink = renderUplinkConfig(o, this.uplinkKeys.privateKey);
-    this.pids.push(await applyWgQuick(this.registry, NS.gateway, o.uplink.interfaceName, uplink));
+    this.pids.push(await applyWgQuick(this.registry, this.site.ns, o.uplink.interfaceName, uplink));
     // What wg-quick does besides setconf and Address: MTU, and a route per AllowedIPs entry.
-    ipBatch(NS.gateway, [`link set ${o.uplink.interfaceName} mtu ${o.uplink.mtu}`, ...wgQuickAllowedIps(uplink).map((c) => `route replace ${c} dev ${o.uplink.interfaceName}`)]);
-    this.pids.push(await applyWireguard(this.registry, NS.gateway, o.kilo.interfaceName, this.kgctlConnectConfig(o)));
-    ipBatch(NS.gateway, [`link set ${o.kilo.interfaceName} mtu ${o.kilo.mtu}`]);
+    ipBatch(this.site.ns, [`link set ${o.uplink.interfaceName} mtu ${o.uplink.mtu}`, ...wgQuickAllowedIps(uplink).map((c) => `route replace ${c} dev ${o.uplink.interfaceName}`)]);
+    this.pids.push(await applyWireguard(this.registry, this.site.ns, o.kilo.interfaceName, this.kgctlConnectConfig(o)));
+    ipBatch(this.site.ns, [`link set ${o.kilo.interfaceName} mtu ${o.kilo.mtu}`]);
     this.routeKilo(o);
     this.writeAgent(o);
     await this.steer(state);
@@ -157,15 +174,37 @@ export class LabGateway {
   /** kgctl connect's resync after a topology change: the whole peer config replaced, routes for the new topology. */
   kgctlSync(): void {
     const o = this.options;
-    reconfigureWireguard(NS.gateway, o.kilo.interfaceName, this.kgctlConnectConfig(o));
+    reconfigureWireguard(this.site.ns, o.kilo.interfaceName, this.kgctlConnectConfig(o));
     this.routeKilo(o);
+  }
+
+  /**
+   * This gateway's two WireGuard interfaces as wg-quick (uplink) and kgctl connect (Kilo) bring them up: the
+   * addresses on each, and what they add once it is up (MTU, routes), as `ip -batch` lines. The lab pair's role hook
+   * re-creates them from these when a gateway becomes active, as the VM's hook starts their systemd units.
+   */
+  wireguardInterfaces(): Array<{ name: string; addresses: string[]; afterUp: string[] }> {
+    const o = this.options;
+    const uplink = renderUplinkConfig(o, this.uplinkKeys.privateKey);
+    return [
+      {
+        name: o.uplink.interfaceName,
+        addresses: wgQuickAddresses(uplink),
+        afterUp: [`link set ${o.uplink.interfaceName} mtu ${o.uplink.mtu}`, ...wgQuickAllowedIps(uplink).map((c) => `route replace ${c} dev ${o.uplink.interfaceName}`)],
+      },
+      { name: o.kilo.interfaceName, addresses: [`${o.tunnelAddress}/32`], afterUp: [`link set ${o.kilo.interfaceName} mtu ${o.kilo.mtu}`, ...this.kiloRoutes(o)] },
+    ];
   }
 
   // kgctl connect's PeerRoutes (pkg/mesh/routes.go): every segment's pod CIDR via its WireGuard IP, and that IP itself,
   // through the interface. Routes of members that left stay: the lab only ever adds (kgctl's route table would remove
   // them, but a stale route on a WireGuard interface without a peer for it just drops).
   private routeKilo(o: GatewayPlan): void {
-    ipBatch(NS.gateway, this.members().flatMap((n) => [`route replace ${n.node.podCidr} via ${n.node.kiloIp} dev ${o.kilo.interfaceName} onlink`, `route replace ${n.node.kiloIp}/32 dev ${o.kilo.interfaceName}`]));
+    ipBatch(this.site.ns, this.kiloRoutes(o));
+  }
+
+  private kiloRoutes(o: GatewayPlan): string[] {
+    return this.members().flatMap((n) => [`route replace ${n.node.podCidr} via ${n.node.kiloIp} dev ${o.kilo.interfaceName} onlink`, `route replace ${n.node.kiloIp}/32 dev ${o.kilo.interfaceName}`]);
   }
 
   /** The annotations kg would publish for each member now. */
@@ -176,10 +215,10 @@ export class LabGateway {
   /** Tears WireGuard and the rules down, as a gateway reboot or crash would (connection tracking stays). */
   stop(): void {
     for (const p of this.pids.splice(0)) killPid(p);
-    for (const i of [IF.gatewayUplinkWg, IF.gatewayKiloWg]) rmSync(`/var/run/wireguard/${i}.sock`, { force: true });
+    for (const i of [this.site.uplinkInterface, this.site.kiloInterface]) rmSync(`/var/run/wireguard/${i}.sock`, { force: true });
     for (const t of [`inet ${FILTER_TABLE}`, `ip ${NAT_TABLE}`]) {
       try {
-        nsExec(NS.gateway, "nft", ["delete", "table", ...t.split(" ")]);
+        nsExec(this.site.ns, "nft", ["delete", "table", ...t.split(" ")]);
       } catch {
         /* already gone */
       }
@@ -200,7 +239,7 @@ export class LabGateway {
     await this.cluster.api.hold(state, this.kiloAnnotations());
     let stderr = "";
     try {
-      stderr = runOk("ip", ["netns", "exec", NS.gateway, "bash", "-c", `${this.paths.steeringAgentScript} sync 2>&1`]);
+      stderr = runOk("ip", ["netns", "exec", this.site.ns, "bash", "-c", `${this.paths.steeringAgentScript} sync 2>&1`]);
     } catch (error) {
       throw new Error(`steering agent failed: ${(error as Error).message}`);
     }
@@ -216,8 +255,8 @@ export class LabGateway {
       // absent or read-only, and the host's settings are not the lab's to change.
       let applied = false;
       try {
-        nsExec(NS.gateway, "sysctl", ["-q", "-w", `${s.key}=${s.value}`]);
-        applied = nsExec(NS.gateway, "sysctl", ["-n", s.key]).trim() === String(s.value);
+        nsExec(this.site.ns, "sysctl", ["-q", "-w", `${s.key}=${s.value}`]);
+        applied = nsExec(this.site.ns, "sysctl", ["-n", s.key]).trim() === String(s.value);
       } catch {
         applied = false;
       }
@@ -227,7 +266,7 @@ export class LabGateway {
 
   private applyRuleset(o: GatewayPlan): void {
     writeFileSync(this.paths.nftablesConf, renderGatewayRuleset(o));
-    nsExec(NS.gateway, "nft", ["-f", this.paths.nftablesConf]);
+    nsExec(this.site.ns, "nft", ["-f", this.paths.nftablesConf]);
   }
 
   private writeAgent(o: GatewayPlan): void {

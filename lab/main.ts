@@ -19,6 +19,8 @@ import { buildLab, LAB_CLUSTER_DIR, type Lab } from "./lab";
 import { MAX_DEVICES } from "./plan";
 import { LabMonitoring } from "./monitoring";
 import { monitoringScenario } from "./monitoring-scenario";
+import { LabPair } from "./pair";
+import { pairFailover } from "./pair-scenario";
 import { cleanAll, ProcessRegistry, STATE_DIR, takeRunLock } from "./processes";
 import { downlinkSourceRewrite, forwardPolicy, gatewayMetrics, kiloRenumbering, replyToObservedAddress, gatewayRestart, naiveRemoteUpstream, sourceAndDownlink, steeringChange, type ScenarioResult } from "./scenarios";
 import { missingToolMessage, toolPath } from "../harness/commands";
@@ -130,6 +132,9 @@ async function main(): Promise<number> {
     record(await forwardPolicy(lab, rate));
     record(await gatewayMetrics(lab, Math.floor(started / 1000)));
     record(await monitoringScenario(lab, monitoring, alerts, opts.picture));
+    log("gateway pair: a standby from the same artifacts, the leadership agent and role hook on both");
+    const pair = await LabPair.build(lab, registry, binary, log);
+    for (const r of await pairFailover(lab, pair, rate)) record(r);
 
     process.stdout.write(`\nBenchmark (${opts.devices} devices; each attempt sends one datagram per device, or more to last 4 s; ${os.cpus().length} CPUs):\n`);
     process.stdout.write(benchTable([kilo, plain]) + "\n");

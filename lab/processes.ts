@@ -41,8 +41,9 @@ function killIfLab(pid: number): void {
   } catch {
     return; // already gone
   }
-  // Prometheus and its node exporter are the machine's programs; theirs are the lab's when they name its state directory.
-  if (!/wireguard-go|standins/.test(cmdline) && !(/prometheus/.test(cmdline) && cmdline.includes(STATE_DIR))) return; // pid reused by something else
+  // Prometheus, its node exporter and the gateways' agent loops are the machine's programs; they are the lab's when
+  // they name its state directory.
+  if (!/wireguard-go|standins/.test(cmdline) && !cmdline.includes(STATE_DIR)) return; // pid reused by something else
   try {
     process.kill(pid, "SIGKILL");
   } catch {

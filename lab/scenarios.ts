@@ -21,7 +21,7 @@ export interface ScenarioResult {
 const pct = (a: number, b: number): string => (b === 0 ? "n/a" : `${((100 * a) / b).toFixed(2)}%`);
 
 /** Device index -> node name, from what each decoder saw in a round. */
-async function placement(lab: Lab, round: number): Promise<Map<number, string>> {
+export async function placement(lab: Lab, round: number): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   for (const [node, d] of lab.decoders) {
     const file = join(STATE_DIR, `placement-${round}-${node}.txt`);
@@ -40,7 +40,7 @@ function countBy<T>(values: Iterable<T>): Map<T, number> {
 const fmtMap = (m: Map<string, number>): string => [...m].map(([k, v]) => `${k}=${v}`).join(" ");
 
 /** Downlinks from every decoder for what it saw in `round`; returns the fleet's count. */
-async function downlinks(lab: Lab, round: number, rate: number, observed = false) {
+export async function downlinks(lab: Lab, round: number, rate: number, observed = false) {
   await lab.fleet.resetDownlinks();
   // All decoders at once, each at its share of the rate.
   const sent = (await Promise.all([...lab.decoders.values()].map((d) => d.downlink(round, rate / lab.decoders.size, observed)))).reduce((a, r) => a + r.sent, 0);

@@ -24,6 +24,11 @@ export function wgQuickAllowedIps(config: string): string[] {
     .filter(Boolean);
 }
 
+/** Where applyWgQuick and reconfigureWireguard leave what `wg setconf` reads for an interface (its peers, now). */
+export function setconfFile(ifname: string): string {
+  return join(STATE_DIR, "wg", `${ifname}.setconf`);
+}
+
 /**
  * Brings up a wireguard-go interface in a namespace from a wg-quick file: `wg-quick strip`
  * gives what `wg setconf` reads, the `Address` lines go on the interface, and routes are
@@ -34,7 +39,7 @@ export async function applyWgQuick(registry: ProcessRegistry, ns: string, ifname
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, `${ifname}.conf`);
   writeFileSync(file, config, { mode: 0o600 });
-  const stripped = join(dir, `${ifname}.setconf`);
+  const stripped = setconfFile(ifname);
   writeFileSync(stripped, nsExec(ns, "wg-quick", ["strip", file]), { mode: 0o600 });
   const pid = await startWireguardGo(registry, ns, ifname);
   nsExec(ns, "wg", ["setconf", ifname, stripped]);
@@ -55,7 +60,7 @@ export function reconfigureWireguard(ns: string, ifname: string, config: Wiregua
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, `${ifname}.conf`);
   writeFileSync(file, renderWireguardConfig(config), { mode: 0o600 });
-  const stripped = join(dir, `${ifname}.setconf`);
+  const stripped = setconfFile(ifname);
   writeFileSync(stripped, nsExec(ns, "wg-quick", ["strip", file]), { mode: 0o600 });
   nsExec(ns, "wg", ["setconf", ifname, stripped]);
   const addresses = config.interface.addresses ?? [];

@@ -13,6 +13,7 @@ export const GATEWAY_SCRIPT_FILES = [
   "steering-transaction.jq",
   "gateway-metrics.jq",
   "gateway-leadership.sh",
+  "gateway-role.sh",
 ] as const;
 
 export type GatewayScriptFile = (typeof GATEWAY_SCRIPT_FILES)[number];

@@ -4,7 +4,7 @@ import "os"
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: standins devsim|envoy-standin|decoder [flags]")
+		fail("usage: standins devsim|envoy-standin|decoder|scw-api [flags]")
 	}
 	switch os.Args[1] {
 	case "devsim":
@@ -13,6 +13,8 @@ func main() {
 		runEnvoy(os.Args[2:])
 	case "decoder":
 		runDecoder(os.Args[2:])
+	case "scw-api":
+		runScwAPI(os.Args[2:])
 	default:
 		fail("unknown stand-in %q", os.Args[1])
 	}

@@ -7,6 +7,7 @@ import {
   renderBootstrapScript,
   renderGatewayCloudInit,
   renderGatewayRuleset,
+  renderGatewayRoleScript,
   renderLeadershipAgentScript,
   renderSteeringAgentScript,
   renderSystemdUnit,
@@ -29,6 +30,7 @@ describe("shellcheck", () => {
   it.each([
     ["steering agent", renderSteeringAgentScript(options)],
     ["bootstrap", renderBootstrapScript(options)],
+    ["role hook", renderGatewayRoleScript({ zone: "fr-par-1", sharedIpId: "0b4c1f0e-3a59-4d8e-9a51-2f6f3c1d7e42", sharedAddress: "51.15.10.20", publicInterface: "ens2", startForwarding: ["/usr/bin/systemctl", "start", "kilo-connect.service"], stopForwarding: ["/usr/bin/systemctl", "stop", "kilo-connect.service"] })],
     ["leadership agent", renderLeadershipAgentScript({ leaseName: "iot-gateway", namespace: "iot-gateway", identity: "gateway-a", onActive: ["/usr/local/sbin/iot-gateway-role", "active"], onStandby: ["/usr/local/sbin/iot-gateway-role", "standby"] })],
   ])("passes the %s script", (_name, script) => {
     const result = shellcheck(script);
@@ -36,7 +38,7 @@ describe("shellcheck", () => {
     expect(result.status).toBe(0);
   });
 
-  it.each<GatewayScriptFile>(["first-boot.sh", "steering-agent.sh", "gateway-leadership.sh"])("passes the script file %s as it is in the repository", (name) => {
+  it.each<GatewayScriptFile>(["first-boot.sh", "steering-agent.sh", "gateway-leadership.sh", "gateway-role.sh"])("passes the script file %s as it is in the repository", (name) => {
     const result = shellcheckFile(gatewayScriptPath(name));
     expect(result.stdout).toBe("");
     expect(result.status).toBe(0);
@@ -46,6 +48,7 @@ describe("shellcheck", () => {
     ["first-boot.sh", '"$NFT" -f "$NFTABLES_CONF"', "$NFT -f $NFTABLES_CONF"],
     ["steering-agent.sh", 'mkdir -p "$STATE_DIR" "$RUN_DIR"', "mkdir -p $STATE_DIR $RUN_DIR"],
     ["gateway-leadership.sh", '  mkdir -p "$STATE_DIR"\n', "  mkdir -p $STATE_DIR\n"],
+    ["gateway-role.sh", '  mkdir -p "$RUN_DIR"\n', "  mkdir -p $RUN_DIR\n"],
   ])("fails on a copy of %s with an unquoted expansion", (name, quoted, unquoted) => {
     const text = readFileSync(gatewayScriptPath(name), "utf8");
     expect(text).toContain(quoted);

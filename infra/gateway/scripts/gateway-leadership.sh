@@ -173,12 +173,14 @@ failure() {
   log "error: $message"
 }
 
+# The hooks do not get the step's lock (fd 9): a process a hook leaves running would otherwise hold it, and every
+# later step would find it taken and do nothing.
 run_hook() {
   local status=0
   if [[ $1 == active ]]; then
-    LEADERSHIP_ROLE=active LEADERSHIP_HOLDER=$holder LEADERSHIP_CHANGED=$changed "${ON_ACTIVE[@]}" </dev/null >&2 || status=$?
+    LEADERSHIP_ROLE=active LEADERSHIP_HOLDER=$holder LEADERSHIP_CHANGED=$changed "${ON_ACTIVE[@]}" </dev/null >&2 9>&- || status=$?
   else
-    LEADERSHIP_ROLE=standby LEADERSHIP_HOLDER=$holder LEADERSHIP_CHANGED=$changed "${ON_STANDBY[@]}" </dev/null >&2 || status=$?
+    LEADERSHIP_ROLE=standby LEADERSHIP_HOLDER=$holder LEADERSHIP_CHANGED=$changed "${ON_STANDBY[@]}" </dev/null >&2 9>&- || status=$?
   fi
   if ((status != 0)); then log "error: the $1 hook failed with exit status $status"; fi
   return "$status"
