@@ -10,7 +10,7 @@ import {
   type GatewayLeadershipOptions,
 } from "../../infra/gateway";
 import { requireTool } from "../../harness/commands";
-import { checkMetrics } from "../observability/support/promtool";
+import { checkedMetricValues } from "../observability/support/promtool";
 import { apply, clusterEnv, createNamespace, eventually, kubectl, kubectlOk, report, type KubectlResult } from "./support/cluster";
 import {
   PairGateway,
@@ -96,16 +96,7 @@ function asServiceAccount(args: string[], input?: string): Promise<KubectlResult
 
 /** The metrics of a gateway's last step as `name{labels}` -> value, after promtool found nothing wrong with them. */
 function metrics(gateway: PairGateway): Map<string, number> {
-  const text = gateway.metricsText();
-  const check = checkMetrics(text);
-  expect(check.output).toBe("");
-  expect(check.status).toBe(0);
-  return new Map(
-    text
-      .split("\n")
-      .filter((line) => line !== "" && !line.startsWith("#"))
-      .map((line) => [line.slice(0, line.lastIndexOf(" ")), Number(line.slice(line.lastIndexOf(" ") + 1))]),
-  );
+  return checkedMetricValues(gateway.metricsText());
 }
 
 /** Both gateways' roles now: they must never both forward. */

@@ -13,6 +13,7 @@ import {
   type LeadershipPaths,
 } from "../../infra/gateway";
 import { PlanError } from "../../infra/problems";
+import { planProblems } from "../support/plan-problems";
 
 // The leadership agent's options, parameters and RBAC; the script itself runs against a real API server in
 // test/cluster/leadership.cluster-test.ts.
@@ -35,13 +36,7 @@ const paths: LeadershipPaths = {
 
 /** Every problem of the options, as `path: message`, or [] when they resolve. */
 function problems(overrides: Partial<GatewayLeadershipOptions>): string[] {
-  try {
-    resolveGatewayLeadership({ ...options, ...overrides });
-    return [];
-  } catch (error) {
-    if (error instanceof PlanError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
-    throw error;
-  }
+  return planProblems(() => resolveGatewayLeadership({ ...options, ...overrides }));
 }
 
 describe("leadership options", () => {

@@ -10,7 +10,7 @@ import {
   renderShellParameters,
   type GatewayRoleOptions,
 } from "../../infra/gateway";
-import { PlanError } from "../../infra/problems";
+import { planProblems } from "../support/plan-problems";
 
 // The role hook's options and parameters. The script itself runs in the lab's gateway pair (lab/pair.ts, scenarios l
 // and m) against the Instance API stand-in, and shellcheck checks it in checkers.system-test.ts.
@@ -25,13 +25,7 @@ const options: GatewayRoleOptions = {
 };
 
 function problems(overrides: Partial<GatewayRoleOptions>): string[] {
-  try {
-    gatewayRoleParameters({ ...options, ...overrides });
-    return [];
-  } catch (error) {
-    if (error instanceof PlanError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
-    throw error;
-  }
+  return planProblems(() => gatewayRoleParameters({ ...options, ...overrides }));
 }
 
 describe("gateway role hook", () => {

@@ -20,7 +20,7 @@ import { FakeKubectl } from "../../harness/fake-kubectl";
 import { addNetns, deleteNetns, nsExec, uniqueNetnsName } from "../../harness/netns";
 import { startWireguardGo, stopWireguardGo } from "../../harness/processes";
 import { generateKeyPair } from "../../infra/wireguard";
-import { checkMetrics } from "../observability/support/promtool";
+import { checkedMetricValues } from "../observability/support/promtool";
 import { apiLists, envoyPod, healthyNodes, nodeKey, type ApiState, type WgPeer } from "./support/fixtures";
 import { gatewayPlan, withInterfaceNames } from "./support/plan";
 import { renderSteeringUpdate } from "./support/steering-oracle";
@@ -93,16 +93,7 @@ const spread = (targets: readonly SteeringTarget[]): string[] =>
   renderSteeringUpdate(targets, { buckets: 256, seed: 0 }).match(/\d+ : [\d.]+/g)!.map((e) => e.split(" : ")[1]);
 /** The agent's textfile metrics as `name{labels}` -> value. */
 function metrics(): Map<string, number> {
-  const text = readFileSync(join(paths.textfileDir, GATEWAY_METRICS_FILE), "utf8");
-  const check = checkMetrics(text);
-  expect(check.output).toBe("");
-  expect(check.status).toBe(0);
-  return new Map(
-    text
-      .split("\n")
-      .filter((line) => line !== "" && !line.startsWith("#"))
-      .map((line) => [line.slice(0, line.lastIndexOf(" ")), Number(line.slice(line.lastIndexOf(" ") + 1))]),
-  );
+  return checkedMetricValues(readFileSync(join(paths.textfileDir, GATEWAY_METRICS_FILE), "utf8"));
 }
 const meshStatus = (): { state: string; unroutedSince: Record<string, number> } =>
   JSON.parse(readFileSync(join(paths.steeringStateDir, MESH_STATUS_FILE), "utf8"));

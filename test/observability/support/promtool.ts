@@ -25,6 +25,22 @@ export function checkMetrics(text: string): PromtoolResult {
   return promtool(["check", "metrics"], text);
 }
 
+/**
+ * Text-format metrics as `name{labels}` -> value, once `promtool check metrics` has found nothing wrong with them
+ * (the expectations fail the calling test otherwise).
+ */
+export function checkedMetricValues(text: string): Map<string, number> {
+  const check = checkMetrics(text);
+  expect(check.output).toBe("");
+  expect(check.status).toBe(0);
+  return new Map(
+    text
+      .split("\n")
+      .filter((line) => line !== "" && !line.startsWith("#"))
+      .map((line) => [line.slice(0, line.lastIndexOf(" ")), Number(line.slice(line.lastIndexOf(" ") + 1))]),
+  );
+}
+
 /** Writes `files` to a fresh directory, runs `fn` in it and removes it. */
 export function withFiles<T>(files: Record<string, string>, fn: (dir: string) => T): T {
   return withTempDir("promtool-", (dir) => {
