@@ -10,6 +10,8 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   curl: "curl",
   sha256sum: "coreutils",
   flock: "util-linux",
+  setsid: "util-linux",
+  pkill: "procps",
   wg: "wireguard-tools",
   "wg-quick": "wireguard-tools",
   "wireguard-go": "wireguard-go",

@@ -58,7 +58,7 @@ function parseArgs(argv: readonly string[]): Options {
 }
 
 /** What the lab runs (Go is looked for by harness/gobuild.ts). */
-const LAB_TOOLS = ["ip", "nft", "conntrack", "jq", "bash", "python3", "curl", "wireguard-go", "wg", "wg-quick", "promtool", "prometheus", "prometheus-node-exporter"];
+const LAB_TOOLS = ["ip", "nft", "conntrack", "jq", "bash", "python3", "curl", "wireguard-go", "wg", "wg-quick", "promtool", "prometheus", "prometheus-node-exporter", "pkill", "setsid"];
 
 function checkTools(): void {
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces, nftables, wireguard-go)");
