@@ -53,7 +53,7 @@ export {
   resolveGatewayLeadership,
 } from "./leadership";
 export type { GatewayLeadership, GatewayLeadershipOptions, LeadershipPaths, LeadershipPolicyRule } from "./leadership";
-export { DEFAULT_ROLE_PATHS, ROLE_API_TIMEOUT_SECONDS, SCALEWAY_API_URL, checkGatewayRoleOptions, gatewayRoleParameters, renderGatewayRoleScript } from "./role";
+export { DEFAULT_ROLE_PATHS, ROLE_API_TIMEOUT_SECONDS, ROLE_RECHECK_SECONDS, SCALEWAY_API_URL, checkGatewayRoleOptions, gatewayRoleParameters, renderGatewayRoleScript } from "./role";
 export type { GatewayRoleOptions, GatewayRolePaths } from "./role";
 export { SHELL_PARAMETERS_MARKER, renderShellParameters, shellQuote, withShellParameters } from "./shell-parameters";
 export type { ShellParameter } from "./shell-parameters";

@@ -12,6 +12,8 @@ import { withShellParameters, type ShellParameter } from "./shell-parameters";
 export const SCALEWAY_API_URL = "https://api.scaleway.com";
 /** Seconds one Instance API call may take: the hook runs inside a leadership step, which runs every few seconds. */
 export const ROLE_API_TIMEOUT_SECONDS = 5;
+/** How long the active trusts its record that the flexible IP is routed to it before it asks the API again. */
+export const ROLE_RECHECK_SECONDS = 60;
 
 export interface GatewayRoleOptions {
   /** Zone of the flexible IP and of both servers (Instance IPs are zonal: /instance/v1/zones/{zone}/ips/{id}). */
@@ -80,6 +82,7 @@ export function gatewayRoleParameters(options: GatewayRoleOptions, paths: Gatewa
     { name: "JQ", value: paths.jq },
     { name: "API_URL", value: options.apiUrl ?? SCALEWAY_API_URL },
     { name: "API_TIMEOUT", value: ROLE_API_TIMEOUT_SECONDS, comment: "seconds" },
+    { name: "RECHECK_SECONDS", value: ROLE_RECHECK_SECONDS, comment: "seconds" },
     { name: "ZONE", value: options.zone },
     { name: "SHARED_IP_ID", value: options.sharedIpId },
     { name: "SHARED_ADDRESS", value: options.sharedAddress },

@@ -36,6 +36,7 @@ describe("gateway role hook", () => {
       { name: "JQ", value: "/usr/bin/jq" },
       { name: "API_URL", value: SCALEWAY_API_URL },
       { name: "API_TIMEOUT", value: ROLE_API_TIMEOUT_SECONDS, comment: "seconds" },
+      { name: "RECHECK_SECONDS", value: 60, comment: "seconds" },
       { name: "ZONE", value: "fr-par-1" },
       { name: "SHARED_IP_ID", value: options.sharedIpId },
       { name: "SHARED_ADDRESS", value: "51.15.10.20" },

@@ -4,11 +4,13 @@
 # included. Both must be idempotent: they run every few seconds.
 #
 # active:
-#   1. the pair's flexible IP is routed to this server: when $RUN_DIR/shared-ip holds another server's ID or nothing,
-#      the IP is read from the Instance API (GET /instance/v1/zones/$ZONE/ips/$SHARED_IP_ID) and, when another server
-#      (or none) holds it, moved here (PATCH with {"server": <this server's ID>}; the Instance API's UpdateIPRequest,
-#      as scaleway-sdk-go api/instance/v1 and terraform-provider-scaleway internal/services/instance/ip.go call it);
-#      the answer must name this server. The API is called once per takeover, not every step.
+#   1. the pair's flexible IP is routed to this server: unless $RUN_DIR/shared-ip says so and is younger than
+#      $RECHECK_SECONDS, the IP is read from the Instance API (GET /instance/v1/zones/$ZONE/ips/$SHARED_IP_ID) and,
+#      when another server (or none) holds it, moved here (PATCH with {"server": <this server's ID>}; the Instance
+#      API's UpdateIPRequest, as scaleway-sdk-go api/instance/v1 and terraform-provider-scaleway
+#      internal/services/instance/ip.go call it); the answer must name this server. So the API is called at a
+#      takeover and then once per $RECHECK_SECONDS, not every step: often enough to take the IP back when something
+#      else detached it (a server deleted by `pulumi up` detaches the IPs it was created with).
 #   2. the address is on $PUBLIC_INTERFACE (as a /32; `ip address replace` is a no-op when it is there already);
 #   3. $START_FORWARDING runs (the WireGuard interfaces of the uplink and of the Kilo mesh come up).
 # standby:
@@ -55,7 +57,10 @@ server_id() {
 attach_shared_ip() {
   local me holder answer
   me=$(server_id)
-  if [[ -f $RUN_DIR/shared-ip && $(<"$RUN_DIR/shared-ip") == "$me" ]]; then return 0; fi
+  if [[ -f $RUN_DIR/shared-ip && $(<"$RUN_DIR/shared-ip") == "$me" ]] &&
+    (($(printf '%(%s)T' -1) - $(stat -c %Y "$RUN_DIR/shared-ip") < RECHECK_SECONDS)); then
+    return 0
+  fi
   answer=$(ip_api GET) || {
     log "error: cannot read the flexible IP $SHARED_IP_ID: $answer"
     return 1
