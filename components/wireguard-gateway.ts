@@ -1,18 +1,21 @@
-import { createHash } from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as scaleway from "@pulumiverse/scaleway";
 import {
   concentratorGatewayPeers,
+  leadershipRbacRules,
   NODE_EXPORTER_METRICS_PATH,
   renderGatewayCloudInit,
+  resolveGatewayLeadership,
   resolveGatewayPlan,
   type ConcentratorGatewayPeer,
   type ConcentratorInput,
   type GatewayClusterRanges,
   type GatewayPlan,
+  type GatewayLeadershipOptions,
   type GatewayPlanInput,
+  type GatewaySecrets,
   type PinnedDownload,
 } from "../infra/gateway";
 import { renderTokenKubeconfig } from "../infra/kubernetes";
@@ -20,8 +23,11 @@ import { isIpv4Address } from "../infra/network";
 import { PlanError, type Problem } from "../infra/problems";
 import { keyPairFromRandomBase64 } from "../infra/wireguard";
 import { prometheusScrapeAnnotations } from "./envoy-udp-ingress";
+import { createGatewayPair, gatewayPairLease, gatewayServerOptions, type GatewayPairLease } from "./gateway-servers";
 import { inputPropertiesError } from "./input-errors";
 import { appLabels, selectorLabels } from "./kubernetes-placement";
+
+export { gatewayServerOptions } from "./gateway-servers";
 
 /** A binary the gateway downloads at boot and checks against a pinned sha256 sum (see `PinnedDownload`). */
 export type PinnedDownloadArgs = PinnedDownload;
@@ -86,7 +92,7 @@ export const GATEWAY_VM_DEFAULTS = { zone: "fr-par-1", instanceType: "PRO2-XXS",
  * their defaults in `GATEWAY_DEFAULTS`) and the resources that carry it. The Kilo Peer is named after the component.
  */
 export interface WireguardGatewayArgs extends Omit<GatewayPlanInput, "peerName" | "cluster"> {
-  /** Scaleway zone of the VM and its flexible IP. Default: `fr-par-1`. VM only. */
+  /** Scaleway zone of the VM (both VMs of a pair) and its flexible IP. Default: `fr-par-1`. VM only. */
   zone?: string;
   /** Instance type. Default: `PRO2-XXS`. VM only. */
   instanceType?: string;
@@ -98,6 +104,18 @@ export interface WireguardGatewayArgs extends Omit<GatewayPlanInput, "peerName" 
    * group would (the `inboundRules` output). Default: none, the stack creates the VM.
    */
   externalHost?: ExternalGatewayHostArgs;
+  /**
+   * Run an active/standby pair of VMs instead of one, in the same zone (a flexible IP moves between servers of its
+   * zone only) on different hypervisors (a placement group, max_availability, enforced). Both boot from the same plan
+   * with the same secrets (the WireGuard keys, the ServiceAccount's token) and the same address: the flexible IP,
+   * which belongs to neither server. The holder of a Lease (`leaseName`, in `identityNamespace`) is the active: its
+   * leadership agent routes the flexible IP to itself through the Instance API, with the key of an IAM application
+   * allowed from the two servers' own addresses only, and brings the uplink and the Kilo interface up; the standby
+   * keeps them down. The standby takes over a lease duration (15 s) after the active last renewed, plus a step (2 s)
+   * and the IP move. Each server has a routed IP of its own (`serverPublicIps`), the only sources the IAM policy
+   * accepts the key from. Default: `false`. VM only; not with `externalHost`.
+   */
+  highAvailability?: boolean;
   /**
    * Generation labels of the gateway's long-lived secrets. Changing one and running `pulumi up` replaces that secret:
    * `kiloKey` the Kilo WireGuard key (the Peer's publicKey follows), `uplinkKey` the uplink key (the concentrators must
@@ -112,7 +130,7 @@ export interface WireguardGatewayArgs extends Omit<GatewayPlanInput, "peerName" 
   identityNamespace: string;
   /** How Prometheus finds the gateway's node exporter (a Service and EndpointSlice at the tunnel address). Default: `{ scrape: "annotations" }`. */
   metrics?: GatewayMetricsArgs;
-  /** Protect the flexible IP (devices and concentrators are configured with it). Default: `false`. VM only. */
+  /** Protect the flexible IP, a pair's shared one (devices and concentrators are configured with it). Default: `false`. VM only. */
   protectPublicIp?: boolean;
   /** Tags on the Scaleway resources. Default: none. */
   tags?: string[];
@@ -145,8 +163,27 @@ export class WireguardGateway extends pulumi.ComponentResource {
   public readonly peerName: pulumi.Output<string>;
   /** Kubeconfig of the gateway's ServiceAccount (secret). */
   public readonly kubeconfig: pulumi.Output<string>;
-  /** The cloud-init the VM boots with (secret: it carries keys and the kubeconfig). */
+  /**
+   * The cloud-init the VM boots with (secret: it carries keys and the kubeconfig); with `highAvailability`, the first
+   * server's (`cloudInits` has both).
+   */
   public readonly cloudInit: pulumi.Output<string>;
+  /** Every server's cloud-init (secret), in the order of `serverIds`; with `externalHost`, the host's. */
+  public readonly cloudInits: pulumi.Output<string[]>;
+  /**
+   * Scaleway IDs (`<zone>/<uuid>`) of the gateway's servers: the VM, or the pair's two in the order of
+   * `leaseIdentities`. None with `externalHost`.
+   */
+  public readonly serverIds: pulumi.Output<string[]>;
+  /** Each server's own public address, in the same order (the single VM's own address is the flexible IP). */
+  public readonly serverPublicIps: pulumi.Output<string[]>;
+  /** With `highAvailability`: the Lease that decides which server is active (its holder), and its namespace (`identityNamespace`). */
+  public readonly leaseName?: string;
+  public readonly leaseNamespace?: string;
+  /** With `highAvailability`: each server's holderIdentity in the Lease (also its Scaleway name), in server order. */
+  public readonly leaseIdentities: readonly string[];
+  /** With `highAvailability`: the IAM application whose API key moves the flexible IP (its secret key is in the cloud-inits only). */
+  public readonly pairApplicationId?: pulumi.Output<string>;
   /**
    * What each concentrator must configure toward the gateway: the AllowedIPs of its WireGuard peer for the gateway,
    * for either setting of `downlinkSourceRewrite` and for the current one.
@@ -163,12 +200,12 @@ export class WireguardGateway extends pulumi.ComponentResource {
 
   constructor(name: string, args: WireguardGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("iot-udp-ingress:index:WireguardGateway", name, {}, opts);
-    const { plan, rotation, scrape } = checkedArgs(name, args);
+    const { plan, rotation, scrape, lease } = checkedArgs(name, args);
 
     const kiloKeys = this.keyPair(`${name}-kilo-key`, rotation.kiloKey);
     const uplinkKeys = this.keyPair(`${name}-uplink-key`, rotation.uplinkKey);
 
-    const identity = this.kubernetesIdentity(name, args, plan, rotation.token);
+    const identity = this.kubernetesIdentity(name, args, plan, rotation.token, lease);
     const kubeconfig = pulumi.secret(
       pulumi
         .all([args.cluster.apiServerUrl, args.cluster.caCertificate, identity.token])
@@ -177,17 +214,45 @@ export class WireguardGateway extends pulumi.ComponentResource {
         ),
     );
 
-    const cloudInit = pulumi.secret(
+    const secrets: pulumi.Output<GatewaySecrets> = pulumi.secret(
       pulumi
         .all([kiloKeys.privateKey, uplinkKeys.privateKey, kubeconfig])
-        .apply(([kiloPrivateKey, uplinkPrivateKey, gatewayKubeconfig]) =>
-          renderGatewayCloudInit(plan, { kiloPrivateKey, uplinkPrivateKey, kubeconfig: gatewayKubeconfig }),
-        ),
+        .apply(([kiloPrivateKey, uplinkPrivateKey, gatewayKubeconfig]) => ({ kiloPrivateKey, uplinkPrivateKey, kubeconfig: gatewayKubeconfig })),
     );
 
-    const publicIp = args.externalHost
-      ? pulumi.output(args.externalHost.publicIp)
-      : this.virtualMachine(name, args, plan, cloudInit);
+    let publicIp: pulumi.Output<string>;
+    let cloudInits: pulumi.Output<string[]>;
+    let servers: { ids: pulumi.Output<string[]>; publicIps: pulumi.Output<string[]> };
+    if (lease !== undefined) {
+      const pair = createGatewayPair(this, {
+        name,
+        zone: args.zone ?? GATEWAY_VM_DEFAULTS.zone,
+        instanceType: args.instanceType ?? GATEWAY_VM_DEFAULTS.instanceType,
+        image: args.image ?? GATEWAY_VM_DEFAULTS.image,
+        tags: args.tags,
+        protectPublicIp: args.protectPublicIp ?? false,
+        plan,
+        lease,
+        secrets,
+        securityGroupId: this.securityGroup(name, args, plan).id,
+      });
+      publicIp = pair.publicIp;
+      cloudInits = pair.cloudInits;
+      servers = { ids: pair.serverIds, publicIps: pair.serverPublicIps };
+      this.pairApplicationId = pair.applicationId;
+    } else {
+      const cloudInit = pulumi.secret(secrets.apply((values) => renderGatewayCloudInit(plan, values)));
+      cloudInits = pulumi.secret(cloudInit.apply((text) => [text]));
+      if (args.externalHost) {
+        publicIp = pulumi.output(args.externalHost.publicIp);
+        servers = { ids: pulumi.output([]), publicIps: pulumi.output([]) };
+      } else {
+        const vm = this.virtualMachine(name, args, plan, cloudInit);
+        publicIp = vm.publicIp;
+        servers = { ids: vm.serverId.apply((id) => [id]), publicIps: vm.publicIp.apply((address) => [address]) };
+      }
+    }
+    const cloudInit = pulumi.secret(cloudInits.apply((texts) => texts[0]));
 
     const peer = new k8s.apiextensions.CustomResource(
       `${name}-peer`,
@@ -220,6 +285,12 @@ export class WireguardGateway extends pulumi.ComponentResource {
     this.peerName = peer.metadata.name;
     this.kubeconfig = kubeconfig;
     this.cloudInit = cloudInit;
+    this.cloudInits = cloudInits;
+    this.serverIds = servers.ids;
+    this.serverPublicIps = servers.publicIps;
+    this.leaseName = lease?.leaseName;
+    this.leaseNamespace = lease?.namespace;
+    this.leaseIdentities = lease?.identities ?? [];
     this.concentratorPeers = pulumi.output(concentratorGatewayPeers(plan));
     this.registerOutputs({
       publicIp: this.publicIp,
@@ -230,6 +301,10 @@ export class WireguardGateway extends pulumi.ComponentResource {
       kubeconfig: this.kubeconfig,
       concentratorPeers: this.concentratorPeers,
       metricsServiceName: this.metricsServiceName,
+      serverIds: this.serverIds,
+      serverPublicIps: this.serverPublicIps,
+      leaseName: this.leaseName,
+      pairApplicationId: this.pairApplicationId,
     });
   }
 
@@ -292,8 +367,13 @@ export class WireguardGateway extends pulumi.ComponentResource {
     return service.metadata.name;
   }
 
-  /** The Scaleway VM, its flexible IP and security group; returns the IP's address. */
-  private virtualMachine(name: string, args: WireguardGatewayArgs, plan: GatewayPlan, cloudInit: pulumi.Output<string>): pulumi.Output<string> {
+  /** The Scaleway VM, its flexible IP and security group; returns the IP's address and the server's ID. */
+  private virtualMachine(
+    name: string,
+    args: WireguardGatewayArgs,
+    plan: GatewayPlan,
+    cloudInit: pulumi.Output<string>,
+  ): { publicIp: pulumi.Output<string>; serverId: pulumi.Output<string> } {
     const zone = args.zone ?? GATEWAY_VM_DEFAULTS.zone;
     const ip = new scaleway.instance.Ip(
       `${name}-ip`,
@@ -301,21 +381,9 @@ export class WireguardGateway extends pulumi.ComponentResource {
       { parent: this, protect: args.protectPublicIp ?? false },
     );
 
-    const securityGroup = new scaleway.instance.SecurityGroup(
-      `${name}-sg`,
-      {
-        zone,
-        description: "iot-udp-ingress gateway: Kilo mesh, device uplink from the concentrators, SSH from admins",
-        inboundDefaultPolicy: "drop",
-        outboundDefaultPolicy: "accept",
-        stateful: true,
-        inboundRules: gatewayInboundRules(plan),
-        tags: args.tags,
-      },
-      { parent: this },
-    );
+    const securityGroup = this.securityGroup(name, args, plan);
 
-    new scaleway.instance.Server(
+    const server = new scaleway.instance.Server(
       `${name}-vm`,
       {
         zone,
@@ -329,7 +397,24 @@ export class WireguardGateway extends pulumi.ComponentResource {
       { parent: this, ...gatewayServerOptions(cloudInit) },
     );
 
-    return ip.address;
+    return { publicIp: ip.address, serverId: server.id };
+  }
+
+  /** The security group of the gateway's servers (the VM, or both of a pair): the rules of `inboundRules`. */
+  private securityGroup(name: string, args: WireguardGatewayArgs, plan: GatewayPlan): scaleway.instance.SecurityGroup {
+    return new scaleway.instance.SecurityGroup(
+      `${name}-sg`,
+      {
+        zone: args.zone ?? GATEWAY_VM_DEFAULTS.zone,
+        description: "iot-udp-ingress gateway: Kilo mesh, device uplink from the concentrators, SSH from admins",
+        inboundDefaultPolicy: "drop",
+        outboundDefaultPolicy: "accept",
+        stateful: true,
+        inboundRules: gatewayInboundRules(plan),
+        tags: args.tags,
+      },
+      { parent: this },
+    );
   }
 
   /**
@@ -355,6 +440,7 @@ export class WireguardGateway extends pulumi.ComponentResource {
     args: WireguardGatewayArgs,
     plan: GatewayPlan,
     generation: string | undefined,
+    lease: GatewayPairLease | undefined,
   ): { token: pulumi.Output<string> } {
     const labels = appLabels("wireguard-gateway", "gateway");
     const accountName = `${name}-gateway`;
@@ -389,6 +475,29 @@ export class WireguardGateway extends pulumi.ComponentResource {
         {
           metadata: { name: accountName, namespace, labels },
           roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: namespacedRole.metadata.name },
+          subjects: [subject],
+        },
+        { parent: this },
+      );
+    }
+    if (lease !== undefined) {
+      // The pair's Lease, and no other, in the namespace of the ServiceAccount both gateways share.
+      const rules = leadershipRbacRules(pairLeadershipCheck(lease, 0)).map((rule) => ({
+        apiGroups: [...rule.apiGroups],
+        resources: [...rule.resources],
+        ...(rule.resourceNames === undefined ? {} : { resourceNames: [...rule.resourceNames] }),
+        verbs: [...rule.verbs],
+      }));
+      const leaseRole = new k8s.rbac.v1.Role(
+        `${name}-role-leadership`,
+        { metadata: { name: `${accountName}-leadership`, namespace: lease.namespace, labels }, rules },
+        { parent: this },
+      );
+      new k8s.rbac.v1.RoleBinding(
+        `${name}-rolebinding-leadership`,
+        {
+          metadata: { name: `${accountName}-leadership`, namespace: lease.namespace, labels },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: leaseRole.metadata.name },
           subjects: [subject],
         },
         { parent: this },
@@ -475,8 +584,27 @@ export function gatewayNamespacedRules(steering: GatewayPlan["steering"]): Array
 function checkedArgs(
   name: string,
   args: WireguardGatewayArgs,
-): { plan: GatewayPlan; rotation: GatewayRotationArgs; scrape: GatewayMetricsScrapeMode } {
+): { plan: GatewayPlan; rotation: GatewayRotationArgs; scrape: GatewayMetricsScrapeMode; lease?: GatewayPairLease } {
   const problems: Problem[] = [...gatewayHostProblems(args), ...rotationProblems(args.rotation ?? {})];
+  const highAvailability = args.highAvailability ?? false;
+  if (typeof highAvailability !== "boolean") {
+    problems.push({ path: "highAvailability", message: `must be true or false, got ${JSON.stringify(highAvailability)}` });
+  }
+  const lease = highAvailability === true && args.externalHost === undefined ? gatewayPairLease(name, args.identityNamespace) : undefined;
+  if (lease !== undefined) {
+    // The Lease's name and the identities come from the component's name (and the namespace is an arg's).
+    for (const index of [0, 1]) {
+      try {
+        resolveGatewayLeadership(pairLeadershipCheck(lease, index));
+      } catch (error) {
+        if (!(error instanceof PlanError)) throw error;
+        for (const problem of error.problems) {
+          const path = problem.path === "namespace" ? "identityNamespace" : "name";
+          if (!problems.some((known) => known.path === path && known.message === problem.message)) problems.push({ path, message: problem.message });
+        }
+      }
+    }
+  }
   const scrape = args.metrics?.scrape ?? "annotations";
   if (!(GATEWAY_METRICS_SCRAPE_MODES as readonly string[]).includes(scrape)) {
     problems.push({ path: "metrics.scrape", message: `must be one of ${GATEWAY_METRICS_SCRAPE_MODES.join(", ")}, got ${JSON.stringify(scrape)}` });
@@ -490,12 +618,21 @@ function checkedArgs(
     problems.unshift(...error.problems.map((problem) => (problem.path === "peerName" ? { ...problem, path: "name" } : problem)));
   }
   if (plan === undefined || problems.length > 0) throw inputPropertiesError("WireguardGateway", problems);
-  return { plan, rotation: args.rotation ?? {}, scrape: scrape as GatewayMetricsScrapeMode };
+  return { plan, rotation: args.rotation ?? {}, scrape: scrape as GatewayMetricsScrapeMode, ...(lease === undefined ? {} : { lease }) };
+}
+
+/**
+ * The leadership options of a pair member as far as the component knows them, to check the Lease's name, the
+ * namespace and the identity before any resource exists and to derive the Lease's RBAC; the hooks are the cloud-init's
+ * (infra/gateway/cloud-init.ts, gatewayPairLeadershipOptions) and do not change either.
+ */
+function pairLeadershipCheck(lease: GatewayPairLease, index: number): GatewayLeadershipOptions {
+  return { leaseName: lease.leaseName, namespace: lease.namespace, identity: lease.identities[index], onActive: ["active"], onStandby: ["standby"] };
 }
 
 /** With `externalHost` the VM's settings have nothing to apply to; a value there would be a mistake that goes unseen. */
 export function gatewayHostProblems(
-  args: Pick<WireguardGatewayArgs, "externalHost" | "zone" | "instanceType" | "image" | "protectPublicIp">,
+  args: Pick<WireguardGatewayArgs, "externalHost" | "zone" | "instanceType" | "image" | "protectPublicIp" | "highAvailability">,
 ): Problem[] {
   if (args.externalHost === undefined) return [];
   const problems: Problem[] = [];
@@ -505,6 +642,10 @@ export function gatewayHostProblems(
   const vmOnly = { zone: args.zone, instanceType: args.instanceType, image: args.image, protectPublicIp: args.protectPublicIp };
   for (const [key, value] of Object.entries(vmOnly)) {
     if (value !== undefined) problems.push({ path: key, message: "does not apply with externalHost: no VM is created" });
+  }
+  // false is the default and says nothing about VMs; the stack's config always carries it.
+  if (args.highAvailability === true) {
+    problems.push({ path: "highAvailability", message: "does not apply with externalHost: a pair is two Scaleway VMs sharing a flexible IP" });
   }
   return problems;
 }
@@ -518,23 +659,4 @@ export function rotationProblems(rotation: GatewayRotationArgs): Problem[] {
   return Object.entries(rotation)
     .filter(([, value]) => value !== undefined && (typeof value !== "string" || !ROTATION_LABEL.test(value)))
     .map(([key, value]) => ({ path: `rotation.${key}`, message: `${JSON.stringify(value)} ${ROTATION_LABEL_RULE}` }));
-}
-
-/**
- * Resource options of the gateway VM. cloud-init only runs on first boot, so a changed cloud-init needs a new VM (the
- * gateway keeps no state; the flexible IP attaches to one server at a time, hence delete first). The trigger is a
- * hash of OUR cloud-init only, never `userData` as a whole: the Scaleway provider reads every user-data key back into
- * `userData` (terraform-provider-scaleway internal/services/instance/server.go `ResourceInstanceServerRead`: `for
- * key, value := range allUserData.UserData`), and Scaleway's images add their own keys such as
- * `ssh-host-fingerprints` (provider issue 2800), which `replaceOnChanges: ["userData"]` would turn into a
- * replacement. The engine compares `replacementTrigger` with the value recorded at the last deployment.
- */
-export function gatewayServerOptions(cloudInit: pulumi.Input<string>): pulumi.CustomResourceOptions {
-  return {
-    additionalSecretOutputs: ["userData", "cloudInit"],
-    // The digest is plain on purpose: the engine keeps the trigger outside the masked inputs and outputs (a secret one
-    // made `pulumi preview --json` panic in the CLI's display), and a sha256 of text holding 256-bit keys reveals nothing.
-    replacementTrigger: pulumi.unsecret(pulumi.output(cloudInit).apply((text) => createHash("sha256").update(text).digest("hex"))),
-    deleteBeforeReplace: true,
-  };
 }

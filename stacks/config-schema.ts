@@ -212,6 +212,8 @@ const gatewaySchema = z.strictObject({
   image: z.string().min(1).optional(),
   /** A machine of the user's own runs the gateway: no VM, flexible IP or security group is created. */
   externalHost: z.strictObject({ publicIp: ipv4 }).optional(),
+  /** An active/standby pair of VMs sharing the flexible IP (see WireguardGatewayArgs.highAvailability); not with externalHost. */
+  highAvailability: z.boolean().default(false),
   tunnelAddress: ipv4.default("10.5.0.1"),
   kiloListenPort: port.default(GATEWAY_DEFAULTS.kiloListenPort),
   persistentKeepaliveSeconds: z.number().int().min(0).max(65535).default(GATEWAY_DEFAULTS.persistentKeepaliveSeconds),

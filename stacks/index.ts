@@ -34,6 +34,22 @@ export const gatewayTunnelAddress = gateway.tunnelAddress;
 export const gatewayPeerName = gateway.peerName;
 /** With `gateway.externalHost`: the cloud-init to boot that machine with (secret: keys and a token). */
 export const gatewayCloudInit = config.gateway.externalHost !== undefined ? gateway.cloudInit : undefined;
+/**
+ * The gateway's Scaleway servers, for operators: each one's ID and own public address and, with
+ * `gateway.highAvailability`, its holderIdentity in `gatewayLease` (the active is the Lease's holder:
+ * `kubectl get lease -n <namespace> <name>`). None with `gateway.externalHost`.
+ */
+export const gatewayServers = pulumi
+  .all([gateway.serverIds, gateway.serverPublicIps])
+  .apply(([ids, addresses]) =>
+    ids.map((serverId, index) => ({
+      serverId,
+      publicIp: addresses[index],
+      ...(gateway.leaseIdentities[index] === undefined ? {} : { leaseIdentity: gateway.leaseIdentities[index] }),
+    })),
+  );
+/** With `gateway.highAvailability`: the Lease whose holder is the active gateway. */
+export const gatewayLease = gateway.leaseName === undefined ? undefined : { namespace: gateway.leaseNamespace, name: gateway.leaseName };
 /** What each concentrator's WireGuard peer for the gateway must hold (AllowedIPs), for the configured rewrite setting. */
 export const concentratorPeers = gateway.concentratorPeers;
 export const ingressAddress = gateway.ingressAddress;

@@ -63,12 +63,18 @@ export { concentratorGatewayPeers } from "./concentrator";
 export type { ConcentratorGatewayPeer } from "./concentrator";
 export {
   KILO_CONNECT_UNIT,
+  LEADERSHIP_SERVICE_UNIT,
+  LEADERSHIP_TIMER_UNIT,
   NODE_EXPORTER_UNIT,
   STEERING_SERVICE_UNIT,
   STEERING_TIMER_UNIT,
+  gatewayPairUnits,
   gatewayUnits,
   kgctlConnectArgs,
   kiloConnectUnit,
+  leadershipServiceUnit,
+  leadershipTimerUnit,
+  pairKiloConnectUnit,
   renderSystemdUnit,
   steeringAgentServiceUnit,
   steeringAgentTimerUnit,
@@ -79,9 +85,13 @@ export { bootstrapParameters, renderBootstrapScript } from "./bootstrap";
 export {
   GATEWAY_PACKAGES,
   buildGatewayCloudConfig,
+  forwardingUnits,
+  gatewayPairLeadershipOptions,
+  gatewayPairRoleOptions,
   renderNodeExporterDefaults,
   gatewayFiles,
   renderGatewayCloudInit,
+  renderPairBootstrapScript,
   serializeCloudConfig,
 } from "./cloud-init";
-export type { CloudInitFile, GatewayCloudConfig } from "./cloud-init";
+export type { CloudInitFile, GatewayCloudConfig, GatewayPairCloudInit, GatewayPairMember, GatewayPairSecrets } from "./cloud-init";

@@ -14,8 +14,17 @@ export interface GatewayPaths {
   readonly jq: string;
   /** wireguard-tools' `wg`, to read the Kilo interface's peers. */
   readonly wg: string;
+  /** iproute2's `ip`: a gateway of a pair takes the Kilo interface down when kgctl stops. */
+  readonly ip: string;
+  /** A gateway of a pair starts and stops its WireGuard units with it. */
+  readonly systemctl: string;
   readonly bootstrapScript: string;
   readonly steeringAgentScript: string;
+  /** A gateway of a pair: the leadership agent (infra/gateway/leadership.ts) and its role hook (infra/gateway/role.ts). */
+  readonly leadershipAgentScript: string;
+  readonly roleScript: string;
+  /** The leadership agent's persistent state (LeadershipPaths.leadershipStateDir). */
+  readonly leadershipStateDir: string;
   readonly steeringProgram: string;
   readonly steeringStateDir: string;
   readonly steeringRunDir: string;
@@ -42,8 +51,14 @@ export const DEFAULT_GATEWAY_PATHS: GatewayPaths = {
   conntrack: "/usr/sbin/conntrack",
   jq: "/usr/bin/jq",
   wg: "/usr/bin/wg",
+  ip: "/usr/sbin/ip",
+  systemctl: "/usr/bin/systemctl",
   bootstrapScript: "/usr/local/sbin/iot-gateway-bootstrap",
   steeringAgentScript: "/usr/local/sbin/iot-steering-agent",
+  leadershipAgentScript: "/usr/local/sbin/iot-gateway-leadership",
+  roleScript: "/usr/local/sbin/iot-gateway-role",
+  // DEFAULT_LEADERSHIP_PATHS' (infra/gateway/leadership.ts imports this module, so the value is written here too).
+  leadershipStateDir: "/var/lib/iot-gateway-leadership",
   steeringProgram: "/usr/local/lib/iot-gateway/steering-targets.jq",
   steeringStateDir: "/var/lib/iot-steering",
   steeringRunDir: "/run/iot-steering",

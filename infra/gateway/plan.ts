@@ -126,6 +126,12 @@ export const GATEWAY_DEFAULTS = {
 export const GATEWAY_HOST = {
   kiloInterface: "kilo0",
   uplinkInterface: "wg-uplink",
+  /**
+   * The instance's own network interface as the Debian image names it on Scaleway (systemd's predictable name of the
+   * virtio NIC in PCI slot 2). Only a gateway pair refers to it: its role hook puts the shared flexible IP there
+   * (infra/gateway/role.ts); nothing else configures the public side, which the image's DHCP client does.
+   */
+  publicInterface: "ens2",
   /** kgctl's default MTU, and the uplink's: WireGuard's 80 bytes of overhead under a 1500-byte path. */
   mtu: 1420,
   /** kgctl's resync period, seconds (the mesh-config staleness alert counts in it). */

@@ -1,4 +1,5 @@
 import { basename } from "path";
+import type { GatewayLeadership } from "./leadership";
 import type { GatewayPlan } from "./plan";
 import { DEFAULT_GATEWAY_PATHS, type GatewayPaths } from "./paths";
 import { shellQuote } from "./shell-parameters";
@@ -20,6 +21,9 @@ export const STEERING_SERVICE_UNIT = "iot-steering-agent.service";
 export const STEERING_TIMER_UNIT = "iot-steering-agent.timer";
 /** Debian's prometheus-node-exporter unit. */
 export const NODE_EXPORTER_UNIT = "prometheus-node-exporter.service";
+/** A gateway of a pair: one leadership step (scripts/gateway-leadership.sh), and the timer that runs it. */
+export const LEADERSHIP_SERVICE_UNIT = "iot-gateway-leadership.service";
+export const LEADERSHIP_TIMER_UNIT = "iot-gateway-leadership.timer";
 
 /**
  * The kgctl command line. The Peer already exists (created with the device subnets in its allowedIPs), so kgctl must
@@ -137,6 +141,97 @@ export function steeringAgentTimerUnit(options: GatewayPlan): SystemdUnitFile {
 /** Every unit the gateway installs, by file name. */
 export function gatewayUnits(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile[] {
   return [kiloConnectUnit(options, paths), steeringAgentServiceUnit(paths), steeringAgentTimerUnit(options)];
+}
+
+/**
+ * kgctl's unit on a gateway of a pair. kgctl runs with --clean-up=false, so a stopped kgctl leaves the Kilo interface
+ * up with the pair's key and its peers, and WireGuard would go on sending keepalives and handshakes from the standby
+ * (the nodes would roam the Peer's endpoint to it; scripts/gateway-role.sh: a standby must not send a single one). So
+ * the link goes down with kgctl; kgctl sets it up again when it starts (squat/kilo cmd/kgctl/connect_linux.go,
+ * runConnect: iproute.Set(iface, true)). The cost: a crash of kgctl on the active takes the link down until systemd or
+ * the next leadership step starts kgctl again. No [Install]: only the leadership agent starts it, on the active;
+ * enabled, it would come up at boot on both.
+ */
+export function pairKiloConnectUnit(options: GatewayPlan, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile {
+  const unit = kiloConnectUnit(options, paths);
+  const linkDown = ["link", "set", "dev", options.kilo.interfaceName, "down"];
+  return {
+    name: unit.name,
+    sections: unit.sections
+      .filter(([section]) => section !== "Install")
+      .map(([section, directives]) =>
+        // "-": a link that is not there (kgctl never got as far as creating it) is already down.
+        section === "Service" ? [section, [...directives, ["ExecStopPost", `-${[paths.ip, ...linkDown].map(systemdWord).join(" ")}`]]] : [section, directives],
+      ),
+  };
+}
+
+/**
+ * One leadership step of a gateway of a pair. Not confined like the steering agent: its hooks start and stop the
+ * WireGuard units, move the flexible IP through the Instance API and put its address on the public interface.
+ */
+export function leadershipServiceUnit(leadership: GatewayLeadership, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile {
+  return {
+    name: LEADERSHIP_SERVICE_UNIT,
+    sections: [
+      [
+        "Unit",
+        [
+          ["Description", "IoT gateway pair: one leadership step on the pair's Lease (the holder forwards, the other stands by)"],
+          // Expiry is judged by this machine's clock (scripts/gateway-leadership.sh): no step before it is synchronised.
+          ["Wants", "network-online.target time-sync.target"],
+          ["After", "network-online.target time-sync.target nftables.service"],
+        ],
+      ],
+      [
+        "Service",
+        [
+          ["Type", "oneshot"],
+          ["ExecStart", `${systemdWord(paths.leadershipAgentScript)} step`],
+          // A step stuck in a hook gets no further than the renew deadline: the holder fences in the step after it.
+          ["TimeoutStartSec", `${leadership.renewDeadlineSeconds}s`],
+          ["NoNewPrivileges", "yes"],
+          ["ProtectHome", "yes"],
+          ["PrivateTmp", "yes"],
+          ["StateDirectory", basename(paths.leadershipStateDir)],
+          // kubectl's cache (the agent passes CACHE_DIRECTORY to --cache-dir).
+          ["CacheDirectory", basename(paths.leadershipStateDir)],
+        ],
+      ],
+    ],
+  };
+}
+
+/** Runs a leadership step every retry period, as client-go's elector retries (infra/gateway/leadership.ts). */
+export function leadershipTimerUnit(leadership: GatewayLeadership): SystemdUnitFile {
+  return {
+    name: LEADERSHIP_TIMER_UNIT,
+    sections: [
+      ["Unit", [["Description", "Run the IoT gateway pair's leadership step every retry period"]]],
+      [
+        "Timer",
+        [
+          ["OnBootSec", "10s"],
+          ["OnUnitActiveSec", `${leadership.retryPeriodSeconds}s`],
+          // systemd's default (1 min) would stretch a period of seconds; the lease's margin is one retry period.
+          ["AccuracySec", "100ms"],
+          ["Unit", LEADERSHIP_SERVICE_UNIT],
+        ],
+      ],
+      ["Install", [["WantedBy", "timers.target"]]],
+    ],
+  };
+}
+
+/** Every unit a gateway of a pair installs: the single gateway's, kgctl's in its pair form, and the leadership step. */
+export function gatewayPairUnits(options: GatewayPlan, leadership: GatewayLeadership, paths: GatewayPaths = DEFAULT_GATEWAY_PATHS): SystemdUnitFile[] {
+  return [
+    pairKiloConnectUnit(options, paths),
+    steeringAgentServiceUnit(paths),
+    steeringAgentTimerUnit(options),
+    leadershipServiceUnit(leadership, paths),
+    leadershipTimerUnit(leadership),
+  ];
 }
 
 // Values are validated to plain words; anything else is quoted rather than split, and % (a systemd specifier) doubled.

@@ -47,6 +47,9 @@ describe("WireguardGateway with externalHost", () => {
     expect(await valueOf(gateway.publicIp)).toBe("192.0.2.10");
     expect(await isSecret(gateway.cloudInit)).toBe(true);
     expect(await valueOf(gateway.cloudInit)).toMatch(/^#cloud-config\n/);
+    // No server of the stack's, and the host's cloud-init is the only one.
+    expect([await valueOf(gateway.serverIds), await valueOf(gateway.serverPublicIps), gateway.leaseName]).toEqual([[], [], undefined]);
+    expect(await valueOf(gateway.cloudInits)).toEqual([await valueOf(gateway.cloudInit)]);
   });
 
   it("still creates the VM, its IP and security group without it", async () => {

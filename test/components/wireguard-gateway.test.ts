@@ -9,6 +9,8 @@ import { hasKubernetesSchema, validateAgainstKubernetesSchema, withSecretsReveal
 import {
   isSecret,
   isSecretInput,
+  mockId,
+  mockIpAddress,
   onlyResource,
   plainStrings,
   recordResources,
@@ -105,7 +107,7 @@ describe("WireguardGateway", () => {
 
   it("boots the VM with the cloud-init as a secret input", () => {
     const server = onlyResource(recorded, "scaleway:instance/server:Server");
-    expect(server.inputs).toMatchObject({ zone: "fr-par-2", type: "PRO2-S", image: "debian_bookworm", ipId: "gw-ip-id", securityGroupId: "gw-sg-id" });
+    expect(server.inputs).toMatchObject({ zone: "fr-par-2", type: "PRO2-S", image: "debian_bookworm", ipId: mockId("scaleway:instance/ip:Ip", "gw-ip", { zone: "fr-par-2" }), securityGroupId: "gw-sg-id" });
     const userData = server.inputs.userData as Record<string, unknown>;
     expect(isSecretInput(userData["cloud-init"]) || isSecretInput(userData)).toBe(true);
     const cloudInit = String(unwrapSecret((withSecretsRevealed(userData) as Record<string, unknown>)["cloud-init"]));
@@ -133,7 +135,7 @@ describe("WireguardGateway", () => {
         allowedIPs: ["10.5.0.1/32", "10.128.0.0/14", "10.160.0.0/16"],
         publicKey: expectedKeys("gw-kilo-key").publicKey,
         persistentKeepalive: 25,
-        endpoint: { dnsOrIP: { ip: "51.15.0.10" }, port: 51820 },
+        endpoint: { dnsOrIP: { ip: mockIpAddress("gw-ip") }, port: 51820 },
       },
     });
     expect(kiloPeerProblems(peer.inputs)).toEqual([]);
@@ -188,7 +190,7 @@ describe("WireguardGateway", () => {
     expect(await valueOf(gateway.kiloPublicKey)).toBe(expectedKeys("gw-kilo-key").publicKey);
     expect(await isSecret(gateway.kiloPublicKey)).toBe(false);
     expect(await valueOf(gateway.uplinkPublicKey)).toBe(expectedKeys("gw-uplink-key").publicKey);
-    expect(await valueOf(gateway.publicIp)).toBe("51.15.0.10");
+    expect(await valueOf(gateway.publicIp)).toBe(mockIpAddress("gw-ip"));
     expect(await isSecret(gateway.cloudInit)).toBe(true);
     const secrets = [expectedKeys("gw-kilo-key").privateKey, expectedKeys("gw-uplink-key").privateKey, "sa-token-of-gw-token"];
     for (const resource of recorded) {

@@ -2,6 +2,9 @@ import { readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import {
   DEFAULT_GATEWAY_PATHS,
+  gatewayPairLeadershipOptions,
+  gatewayPairRoleOptions,
+  gatewayPairUnits,
   gatewayScriptPath,
   gatewayUnits,
   renderBootstrapScript,
@@ -9,14 +12,16 @@ import {
   renderGatewayRuleset,
   renderGatewayRoleScript,
   renderLeadershipAgentScript,
+  renderPairBootstrapScript,
   renderSteeringAgentScript,
   renderSystemdUnit,
+  resolveGatewayLeadership,
   type GatewayScriptFile,
 } from "../../infra/gateway";
 import { run, type RunResult } from "../../harness/commands";
 import { withTempDir } from "../../harness/temp";
 import { cloudInitSchema, nftCheck, shellcheck, shellcheckFile, systemdVerify } from "./support/checkers";
-import { GATEWAY_SECRETS, gatewayPlan } from "./support/plan";
+import { GATEWAY_SECRETS, PAIR_MEMBER, PAIR_SECRETS, gatewayPlan } from "./support/plan";
 import { renderSteeringUpdate } from "./support/steering-oracle";
 
 // Every artifact passes the real tool of its ecosystem, and each check is shown to fail on a broken input.
@@ -25,6 +30,13 @@ const options = gatewayPlan();
 const rewriting = gatewayPlan({ downlinkSourceRewrite: true });
 const unitTexts = gatewayUnits(options).map((unit) => ({ name: unit.name, text: renderSystemdUnit(unit) }));
 const executables = [DEFAULT_GATEWAY_PATHS.kgctl, DEFAULT_GATEWAY_PATHS.steeringAgentScript];
+// A gateway of an active/standby pair (infra/gateway/cloud-init.ts, GatewayPairMember).
+const pair = { member: PAIR_MEMBER, secrets: PAIR_SECRETS };
+const pairUnitTexts = gatewayPairUnits(options, resolveGatewayLeadership(gatewayPairLeadershipOptions(PAIR_MEMBER))).map((unit) => ({
+  name: unit.name,
+  text: renderSystemdUnit(unit),
+}));
+const pairExecutables = [...executables, DEFAULT_GATEWAY_PATHS.leadershipAgentScript, DEFAULT_GATEWAY_PATHS.ip];
 
 describe("shellcheck", () => {
   it.each([
@@ -32,6 +44,9 @@ describe("shellcheck", () => {
     ["bootstrap", renderBootstrapScript(options)],
     ["role hook", renderGatewayRoleScript({ zone: "fr-par-1", sharedIpId: "0b4c1f0e-3a59-4d8e-9a51-2f6f3c1d7e42", sharedAddress: "51.15.10.20", publicInterface: "ens2", startForwarding: ["/usr/bin/systemctl", "start", "kilo-connect.service"], stopForwarding: ["/usr/bin/systemctl", "stop", "kilo-connect.service"] })],
     ["leadership agent", renderLeadershipAgentScript({ leaseName: "iot-gateway", namespace: "iot-gateway", identity: "gateway-a", onActive: ["/usr/local/sbin/iot-gateway-role", "active"], onStandby: ["/usr/local/sbin/iot-gateway-role", "standby"] })],
+    ["pair's leadership agent", renderLeadershipAgentScript(gatewayPairLeadershipOptions(PAIR_MEMBER), DEFAULT_GATEWAY_PATHS)],
+    ["pair's role hook", renderGatewayRoleScript(gatewayPairRoleOptions(options, PAIR_MEMBER))],
+    ["pair's bootstrap", renderPairBootstrapScript(options)],
   ])("passes the %s script", (_name, script) => {
     const result = shellcheck(script);
     expect(result.stdout).toBe("");
@@ -73,6 +88,22 @@ describe("cloud-init schema", () => {
     expect(result.status).toBe(0);
   });
 
+  it.each(["iot-gateway-a", "iot-gateway-b"])("accepts the user data of the pair member %s", (identity) => {
+    const result = cloudInitSchema(renderGatewayCloudInit(options, GATEWAY_SECRETS, { ...pair, member: { ...PAIR_MEMBER, identity } }));
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toContain("Valid cloud-config");
+    expect(result.status).toBe(0);
+  });
+
+  it("rejects a pair member's user data with a file mode of the wrong type", () => {
+    const text = renderGatewayCloudInit(options, GATEWAY_SECRETS, pair);
+    const secretKeyFile = 'path: /etc/iot-gateway/scaleway-secret-key\n    content: 99999999-8888-4777-8666-555555555555\n    owner: root:root\n    permissions: "0600"';
+    expect(text).toContain(secretKeyFile);
+    const result = cloudInitSchema(text.replace(secretKeyFile, secretKeyFile.replace('permissions: "0600"', "permissions: [0600]")));
+    expect(result.status).not.toBe(0);
+    expect(`${result.stdout}${result.stderr}`).toContain("permissions");
+  });
+
   it("rejects a wrong key type", () => {
     const broken = renderGatewayCloudInit(gatewayPlan(), GATEWAY_SECRETS).replace("package_update: true", "package_update: sometimes");
     const result = cloudInitSchema(broken);
@@ -86,6 +117,25 @@ describe("systemd-analyze verify", () => {
     const result = systemdVerify(unitTexts, executables);
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
+  });
+
+  it("passes every unit of a pair member", () => {
+    const result = systemdVerify(pairUnitTexts, pairExecutables);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+  });
+
+  it("fails when the pair's leadership agent does not exist", () => {
+    const result = systemdVerify(pairUnitTexts, [...executables, DEFAULT_GATEWAY_PATHS.ip]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("/usr/local/sbin/iot-gateway-leadership is not executable");
+  });
+
+  it("fails on an invalid directive of the pair's timer", () => {
+    const broken = pairUnitTexts.map((unit) => ({ ...unit, text: unit.text.replace("AccuracySec=100ms", "AccuracySec=soon") }));
+    const result = systemdVerify(broken, pairExecutables);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("soon");
   });
 
   it("fails when an ExecStart binary does not exist", () => {

@@ -55,12 +55,34 @@ const commonPlan: Record<string, number> = {
   "scaleway:kubernetes/cluster:Cluster": 1,
 };
 
-const expectedPlans: Record<string, Record<string, number>> = {
-  // The ingress pool and the untainted `system` pool.
-  preview: { ...commonPlan, "scaleway:kubernetes/pool:Pool": 2 },
-  // The ingress pool, the general pool `backend` and the external pool `onprem`.
-  prod: { ...commonPlan, "scaleway:kubernetes/pool:Pool": 3 },
+/**
+ * What `gateway.highAvailability` adds: a second server, each server's own routed IP, the placement group, the
+ * pair's IAM application, policy and API key, and the Lease's Role and RoleBinding.
+ */
+const gatewayPairPlan: Record<string, number> = {
+  "scaleway:instance/server:Server": commonPlan["scaleway:instance/server:Server"] + 1,
+  "scaleway:instance/ip:Ip": commonPlan["scaleway:instance/ip:Ip"] + 2,
+  "scaleway:instance/placementGroup:PlacementGroup": 1,
+  "scaleway:iam/application:Application": commonPlan["scaleway:iam/application:Application"] + 1,
+  "scaleway:iam/policy:Policy": commonPlan["scaleway:iam/policy:Policy"] + 1,
+  "scaleway:iam/apiKey:ApiKey": commonPlan["scaleway:iam/apiKey:ApiKey"] + 1,
+  "kubernetes:rbac.authorization.k8s.io/v1:Role": commonPlan["kubernetes:rbac.authorization.k8s.io/v1:Role"] + 1,
+  "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": commonPlan["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"] + 1,
 };
+
+const expectedPlans: Record<string, Record<string, number>> = {
+  // The ingress pool and the untainted `system` pool; one gateway VM.
+  preview: sortedByType({ ...commonPlan, "scaleway:kubernetes/pool:Pool": 2 }),
+  // The ingress pool, the general pool `backend` and the external pool `onprem`; the gateway pair.
+  prod: sortedByType({ ...commonPlan, ...gatewayPairPlan, "scaleway:kubernetes/pool:Pool": 3 }),
+};
+
+/** Whether each stack file runs the gateway as a pair. */
+const highAvailability: Record<string, boolean> = { preview: false, prod: true };
+
+function sortedByType(counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+}
 
 const stacks = Object.keys(expectedPlans);
 const previews = new Map<string, OfflinePreview>();
@@ -93,8 +115,8 @@ function previewOf(stack: string): OfflinePreview {
   return preview;
 }
 
-function onlyInputs(stack: string, type: string): Record<string, unknown> {
-  const steps = stepsOfType(previewOf(stack).plan, type);
+function onlyInputs(stack: string, type: string, name?: string): Record<string, unknown> {
+  const steps = stepsOfType(previewOf(stack).plan, type).filter((step) => name === undefined || step.urn.endsWith(`::${name}`));
   expect(steps).toHaveLength(1);
   const inputs = steps[0].newState?.inputs;
   if (inputs === undefined) {
@@ -155,7 +177,9 @@ describe.each(stacks)("offline plan of stack %s", (stack) => {
     // value; that both are secrets once known is asserted on the program itself (test/stacks).
     const UNKNOWN_OR_SECRET = ["[secret]", PLAN_UNKNOWN];
     expect(UNKNOWN_OR_SECRET).toContain(onlyInputs(stack, "pulumi:providers:kubernetes").kubeconfig);
-    expect(UNKNOWN_OR_SECRET).toContain(valueAt(onlyInputs(stack, "scaleway:instance/server:Server"), "userData.cloud-init"));
+    const servers = stepsOfType(plan, "scaleway:instance/server:Server");
+    expect(servers).toHaveLength(highAvailability[stack] ? 2 : 1);
+    for (const server of servers) expect(UNKNOWN_OR_SECRET).toContain(valueAt(server.newState?.inputs ?? {}, "userData.cloud-init"));
     for (const key of stepsOfType(plan, "random:index/randomBytes:RandomBytes")) {
       expect((key.newState as { additionalSecretOutputs?: string[] }).additionalSecretOutputs).toEqual(
         expect.arrayContaining(["base64", "hex"]),
@@ -185,14 +209,15 @@ describe.each(stacks)("offline plan of stack %s: pools and registry credentials"
 
   it("plans a registry-read-only IAM application, its API key and a dockerconfigjson Secret, all secret", () => {
     const { plan } = previewOf(stack);
-    expect(onlyInputs(stack, "scaleway:iam/application:Application").name).toBe(`iot-${stack}-decoder-pull`);
-    const policy = onlyInputs(stack, "scaleway:iam/policy:Policy");
+    expect(onlyInputs(stack, "scaleway:iam/application:Application", `${stack}-decoder-pull-application`).name).toBe(`iot-${stack}-decoder-pull`);
+    const policy = onlyInputs(stack, "scaleway:iam/policy:Policy", `${stack}-decoder-pull-policy`);
     // The placeholder project of scripts/preview.sh (SCW_DEFAULT_PROJECT_ID).
     expect(policy.rules).toEqual([
       // `__defaults` is the Terraform bridge's mark that the provider's own Check filled no default in the rule.
       { __defaults: [], permissionSetNames: ["ContainerRegistryReadOnly"], projectIds: ["00000000-0000-4000-8000-000000000001"] },
     ]);
-    const apiKey = stepsOfType(plan, "scaleway:iam/apiKey:ApiKey")[0];
+    const apiKey = stepsOfType(plan, "scaleway:iam/apiKey:ApiKey").find((step) => step.urn.endsWith(`::${stack}-decoder-pull-api-key`));
+    if (apiKey === undefined) throw new Error(`no registry API key in the plan of ${stack}`);
     expect((apiKey.newState as { additionalSecretOutputs?: string[] }).additionalSecretOutputs).toEqual(expect.arrayContaining(["secretKey"]));
     const pullSecret = stepsOfType(plan, "kubernetes:core/v1:Secret").find((step) => step.urn.endsWith(`${stack}-decoder-pull-secret`));
     expect(pullSecret?.newState?.inputs).toMatchObject({
@@ -207,6 +232,54 @@ describe.each(stacks)("offline plan of stack %s: pools and registry credentials"
     // The name is the pull Secret's own output, so the Deployment waits for the Secret; its value is asserted under
     // mocks (test/stacks), here that there is exactly one.
     expect(pod.imagePullSecrets).toEqual([{ name: PLAN_UNKNOWN }]);
+  });
+});
+
+describe("offline plan of stack prod: the gateway pair", () => {
+  const stack = "prod";
+  const gateway = `${stack}-gateway`;
+
+  it("plans two servers on different hypervisors, each on its own IP, and a flexible IP neither references", () => {
+    expect(onlyInputs(stack, "scaleway:instance/placementGroup:PlacementGroup", `${gateway}-pg`)).toMatchObject({
+      zone: "fr-par-2",
+      policyType: "max_availability",
+      policyMode: "enforced",
+    });
+    for (const member of ["a", "b"]) {
+      const server = onlyInputs(stack, "scaleway:instance/server:Server", `${gateway}-vm-${member}`);
+      expect(server).toMatchObject({ name: `${gateway}-${member}`, zone: "fr-par-2", type: "PRO2-S" });
+      // Both are IDs of resources the plan creates: unknown until then, but set, and ipIds never.
+      expect(server.ipId).toBe(PLAN_UNKNOWN);
+      expect(server.placementGroupId).toBe(PLAN_UNKNOWN);
+      expect(server.ipIds).toBeUndefined();
+    }
+    for (const name of [`${gateway}-ip`, `${gateway}-ip-a`, `${gateway}-ip-b`]) {
+      const ip = onlyInputs(stack, "scaleway:instance/ip:Ip", name);
+      expect(ip).toMatchObject({ type: "routed_ipv4", zone: "fr-par-2" });
+      expect(ip.serverId).toBeUndefined();
+    }
+  });
+
+  it("plans the pair's IAM application with InstancesFullAccess on one Project under a request.ip condition, its key secret", () => {
+    const { plan } = previewOf(stack);
+    expect(onlyInputs(stack, "scaleway:iam/application:Application", `${gateway}-pair-application`).name).toBe(`${gateway}-pair`);
+    const rules = onlyInputs(stack, "scaleway:iam/policy:Policy", `${gateway}-pair-policy`).rules as Array<Record<string, unknown>>;
+    expect(rules).toHaveLength(1);
+    expect(rules[0].permissionSetNames).toEqual(["InstancesFullAccess"]);
+    // The Project and the servers' own addresses come from the IPs the plan creates.
+    expect(rules[0].projectIds).toEqual([PLAN_UNKNOWN]);
+    expect(rules[0].condition).toBe(PLAN_UNKNOWN);
+    const apiKey = stepsOfType(plan, "scaleway:iam/apiKey:ApiKey").find((step) => step.urn.endsWith(`::${gateway}-pair-api-key`));
+    expect((apiKey?.newState as { additionalSecretOutputs?: string[] }).additionalSecretOutputs).toEqual(expect.arrayContaining(["secretKey"]));
+  });
+
+  it("plans the Lease's Role for the gateway's ServiceAccount", () => {
+    const role = onlyInputs(stack, "kubernetes:rbac.authorization.k8s.io/v1:Role", `${gateway}-role-leadership`);
+    expect(valueAt(role, "metadata.name")).toBe(`${gateway}-gateway-leadership`);
+    expect(role.rules).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: [`${gateway}-leader`], verbs: ["get", "update"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+    ]);
   });
 });
 

@@ -51,6 +51,8 @@ describe("parseStackConfig", () => {
     });
     expect(config.decoder).toMatchObject({ namespace: "iot-decoder", name: "decoder", port: 5683, env: {}, downlinkPorts: [] });
     expect(config.gateway.metrics).toEqual({ scrape: "annotations" });
+    // One gateway VM unless a pair is asked for.
+    expect(config.gateway.highAvailability).toBe(false);
     // The objects that need the Operator's CRDs or Grafana's sidecar are off unless asked for.
     expect(config.observability).toEqual({ prometheusRule: false, grafanaDashboard: false, labels: {} });
   });
@@ -84,6 +86,12 @@ describe("parseStackConfig", () => {
     expect(prod.cluster.protect).toBe(true);
     expect(preview.cluster.protect).toBe(false);
     expect(kosmosCluster(prod.cluster).ingressPool.size).toBeGreaterThan(kosmosCluster(preview.cluster).ingressPool.size);
+    // Production runs the gateway as an active/standby pair; the test environment makes do with one VM.
+    expect([prod.gateway.highAvailability, preview.gateway.highAvailability]).toEqual([true, false]);
+  });
+
+  it("takes a gateway pair when asked for", () => {
+    expect(parseStackConfig({ ...validConfig(), gateway: { ...validConfig().gateway, highAvailability: true } }).gateway.highAvailability).toBe(true);
   });
 
   it("reads the project's keys out of Pulumi's flat config map and leaves providers' keys alone", () => {
@@ -139,6 +147,7 @@ describe("parseStackConfig", () => {
     ["metrics port 0", (c) => (c.ingress = { metricsPort: 0 }), "ingress.metricsPort: expected a port in 1-65535"],
     ["idle timeout over a day", (c) => (c.ingress = { idleTimeoutSeconds: 86_401 }), "ingress.idleTimeoutSeconds: expected at most one day"],
     ["unknown scrape mode", (c) => (c.ingress = { metrics: { scrape: "serviceMonitor" } }), "ingress.metrics.scrape: expected one of annotations, podMonitor"],
+    ["gateway pair as text", (c) => (c.gateway.highAvailability = "yes"), 'gateway.highAvailability: expected boolean, got string "yes"'],
     ["unknown gateway scrape mode", (c) => (c.gateway.metrics = { scrape: "podMonitor" }), "gateway.metrics.scrape: expected one of annotations, serviceMonitor"],
     ["PrometheusRule as text", (c) => (c.observability = { prometheusRule: "yes" }), "observability.prometheusRule: expected boolean"],
     ["unknown observability key", (c) => (c.observability = { serviceMonitor: true }), "observability.serviceMonitor: unknown key"],

@@ -129,6 +129,14 @@ describe("gateway.externalHost", () => {
     ]);
   });
 
+  it("rejects a gateway pair next to it, and takes the default (no pair) silently", () => {
+    expect(parsed().gateway.highAvailability).toBe(false);
+    expect(problemsOf((c) => (c.gateway.highAvailability = false))).toEqual([]);
+    expect(problemsOf((c) => (c.gateway.highAvailability = true))).toEqual([
+      "gateway.highAvailability: does not apply with externalHost: a pair is two Scaleway VMs sharing a flexible IP",
+    ]);
+  });
+
   it.each([
     ["a hostname", { publicIp: "gw.example.com" }, ["gateway.externalHost.publicIp: expected an IPv4 address like 10.5.0.1"]],
     ["no address", {}, ["gateway.externalHost.publicIp: is required (string)"]],

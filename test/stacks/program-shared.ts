@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { kiloPeerProblems } from "../support/kilo-peer-schema";
 import { hasKubernetesSchema, validateAgainstKubernetesSchema, withSecretsRevealed } from "../support/kubernetes-schema";
-import { isSecret, isSecretInput, onlyResource, plainStrings, resourcesOfType, valueOf } from "../support/pulumi-mocks";
+import { isSecret, isSecretInput, mockIpAddress, onlyResource, plainStrings, resourcesOfType, valueOf } from "../support/pulumi-mocks";
 import { existingClusterKubeconfig } from "../support/kubeconfig-fixture";
 import { runProgramWithStackConfig, type ProgramRun } from "../support/run-program";
 import { onExistingCluster, pulumiConfigWithSections, rawConfigOfStack } from "../support/stack-files";
@@ -17,10 +17,16 @@ export interface Expectations {
   /** Per concentrator, the AllowedIPs its peer for the gateway must hold with this stack's rewrite setting. */
   readonly concentratorAllowedIps: Record<string, string[]>;
   readonly maxConnections: number;
+  /** `gateway.highAvailability`: a pair of gateway VMs instead of one. */
+  readonly highAvailability: boolean;
 }
 
-/** The resources every environment is made of, by type; the pool count differs per stack. */
-export function expectedTypeCounts(pools: number): Record<string, number> {
+/**
+ * The resources every environment is made of, by type; the pool count differs per stack, and a gateway pair adds a
+ * server, two own IPs, a placement group, its IAM application, policy and API key, and the Lease's Role and binding.
+ */
+export function expectedTypeCounts(pools: number, highAvailability = false): Record<string, number> {
+  const pair = highAvailability ? 1 : 0;
   return {
     "pulumi:pulumi:Stack": 1,
     "iot-udp-ingress:index:KosmosCluster": 1,
@@ -42,23 +48,25 @@ export function expectedTypeCounts(pools: number): Record<string, number> {
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
     "kubernetes:core/v1:ConfigMap": 2,
     "kubernetes:core/v1:ServiceAccount": 2,
-    "kubernetes:rbac.authorization.k8s.io/v1:Role": 3,
-    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": 3,
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": 3 + pair,
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": 3 + pair,
     "kubernetes:scheduling.k8s.io/v1:PriorityClass": 1,
     "kubernetes:apps/v1:DaemonSet": 1,
     "random:index/randomBytes:RandomBytes": 2,
-    "scaleway:instance/ip:Ip": 1,
+    "scaleway:instance/ip:Ip": 1 + 2 * pair,
     "scaleway:instance/securityGroup:SecurityGroup": 1,
-    "scaleway:instance/server:Server": 1,
+    "scaleway:instance/server:Server": 1 + pair,
+    ...(highAvailability ? { "scaleway:instance/placementGroup:PlacementGroup": 1 } : {}),
     "kubernetes:kilo.squat.ai/v1alpha1:Peer": 1,
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": 1,
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": 1,
     // The gateway's ServiceAccount token and the decoder image's registry credentials.
     "kubernetes:core/v1:Secret": 2,
     "iot-udp-ingress:index:RegistryPullSecret": 1,
-    "scaleway:iam/application:Application": 1,
-    "scaleway:iam/policy:Policy": 1,
-    "scaleway:iam/apiKey:ApiKey": 1,
+    // The decoder's registry credentials, and the pair's key that moves the flexible IP.
+    "scaleway:iam/application:Application": 1 + pair,
+    "scaleway:iam/policy:Policy": 1 + pair,
+    "scaleway:iam/apiKey:ApiKey": 1 + pair,
   };
 }
 
@@ -115,10 +123,12 @@ export function envoyBootstrapOf(run: ProgramRun): any {
   return parse((configMap?.inputs.data as Record<string, string>)["envoy.yaml"]);
 }
 
-/** The gateway VM's cloud-init, revealed. */
-export function gatewayCloudInitOf(run: ProgramRun): string {
-  const server = onlyResource(run.resources, "scaleway:instance/server:Server");
-  return (withSecretsRevealed(server.inputs.userData) as Record<string, string>)["cloud-init"];
+/** Every gateway VM's cloud-init, revealed, by the servers' names (registration follows the outputs they wait for). */
+export function gatewayCloudInitsOf(run: ProgramRun): string[] {
+  const servers = [...resourcesOfType(run.resources, "scaleway:instance/server:Server")].sort((a, b) => a.name.localeCompare(b.name));
+  return servers.map(
+    (server) => (withSecretsRevealed(server.inputs.userData) as Record<string, string>)["cloud-init"],
+  );
 }
 
 /** The preview stack file's expectations. 2,000 devices x min(1, 60 s / 60 s) / 2 nodes = 1,000 sessions per node, x 1.5 headroom. */
@@ -133,6 +143,7 @@ export const PREVIEW_EXPECTATIONS: Expectations = {
   maxConnections: 1500,
   // downlinkSourceRewrite is on: every datagram to a device leaves with the ingress address (= the uplink address).
   concentratorAllowedIps: { "test-apn": ["10.5.1.1/32"] },
+  highAvailability: false,
 };
 
 /** The prod stack file's expectations. 250,000 devices x min(1, 60 s / 300 s) / 4 nodes = 12,500 sessions per node, x 1.5 headroom. */
@@ -149,6 +160,7 @@ export const PROD_EXPECTATIONS: Expectations = {
     "apn-primary": ["10.5.1.1/32", "100.64.0.0/15"],
     "apn-secondary": ["10.5.1.1/32", "100.64.0.0/15"],
   },
+  highAvailability: true,
 };
 
 /** The whole program, run under mocks (as a preview) with a committed stack file; the system tier's checks of it are in describeStackProgramArtifacts. */
@@ -163,7 +175,7 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
     it("plans exactly the environment's resources", () => {
       const counts: Record<string, number> = {};
       for (const resource of run.resources) counts[resource.type] = (counts[resource.type] ?? 0) + 1;
-      expect(counts).toEqual(expectedTypeCounts(expected.pools));
+      expect(counts).toEqual(expectedTypeCounts(expected.pools, expected.highAvailability));
     });
 
     it("creates the Kosmos cluster from the stack file", () => {
@@ -186,10 +198,10 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
     });
 
     it("pulls the decoder image with read-only registry credentials of the provider's project", () => {
-      const policy = onlyResource(run.resources, "scaleway:iam/policy:Policy");
+      const policy = onlyResource(run.resources, "scaleway:iam/policy:Policy", `${stack}-decoder-pull-policy`);
       expect(policy.inputs.rules).toEqual([{ projectIds: [TEST_PROJECT_ID], permissionSetNames: ["ContainerRegistryReadOnly"] }]);
       expect(policy.inputs.applicationId).toBe(`${stack}-decoder-pull-application-id`);
-      expect(onlyResource(run.resources, "scaleway:iam/application:Application").inputs.name).toBe(`iot-${stack}-decoder-pull`);
+      expect(onlyResource(run.resources, "scaleway:iam/application:Application", `${stack}-decoder-pull-application`).inputs.name).toBe(`iot-${stack}-decoder-pull`);
       const secret = resourcesOfType(run.resources, "kubernetes:core/v1:Secret").find((resource) => resource.name === `${stack}-decoder-pull-secret`);
       expect(secret?.inputs).toMatchObject({ type: "kubernetes.io/dockerconfigjson", metadata: { name: "scaleway-registry", namespace: "iot-decoder" } });
       const podSpec = (onlyResource(run.resources, "kubernetes:apps/v1:Deployment").inputs as any).spec.template.spec;
@@ -222,7 +234,8 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
 
     it("produces Kubernetes objects that all pass the Kubernetes schema", () => {
       const objects = run.resources.filter((resource) => hasKubernetesSchema(resource.type));
-      expect(objects.length).toBe(24);
+      // The pair adds the Lease's Role and RoleBinding.
+      expect(objects.length).toBe(expected.highAvailability ? 26 : 24);
       // Values known only after apply (the registry Secret's content in a preview) are left out, as the API
       // server would only see them at `pulumi up`.
       objects.forEach((resource) => validateAgainstKubernetesSchema({ ...resource, inputs: withoutUnknowns(resource.inputs) as Record<string, unknown> }));
@@ -233,7 +246,7 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       expect(await valueOf(run.outputs.clusterId as pulumi.Output<string>)).toBe(`${stack}-cluster-id`);
       expect(run.outputs.environmentName).toBe(stack);
       expect(run.outputs.deviceSubnets).toEqual(expected.deviceSubnets);
-      expect(await valueOf(run.outputs.gatewayPublicIp as pulumi.Output<string>)).toBe("51.15.0.10");
+      expect(await valueOf(run.outputs.gatewayPublicIp as pulumi.Output<string>)).toBe(mockIpAddress(`${stack}-gateway-ip`));
       expect(await isSecret(run.outputs.gatewayKiloPublicKey as pulumi.Output<string>)).toBe(false);
       expect(await valueOf(run.outputs.gatewayTunnelAddress as pulumi.Output<string>)).toBe("10.5.0.1");
       expect(await valueOf(run.outputs.gatewayPeerName as pulumi.Output<string>)).toBe(`${stack}-gateway`);
@@ -257,9 +270,58 @@ export function describeStackProgram(stack: string, expected: Expectations): voi
       expect(slice.endpoints).toEqual([{ addresses: ["10.5.0.1"], conditions: { ready: true } }]);
     });
 
+    it(
+      expected.highAvailability
+        ? "runs the gateway as a pair: two servers with IPs of their own, the shared flexible IP, the Lease; exported for operators"
+        : "runs one gateway VM on the flexible IP, and exports it for operators",
+      async () => {
+        const servers = await valueOf(run.outputs.gatewayServers as pulumi.Output<Array<Record<string, string>>>);
+        if (!expected.highAvailability) {
+          expect(servers).toEqual([{ serverId: `${stack}-gateway-vm-id`, publicIp: mockIpAddress(`${stack}-gateway-ip`) }]);
+          expect(run.outputs.gatewayLease).toBeUndefined();
+          return;
+        }
+        expect(servers).toEqual(
+          ["a", "b"].map((member) => ({
+            serverId: `${stack}-gateway-vm-${member}-id`,
+            publicIp: mockIpAddress(`${stack}-gateway-ip-${member}`),
+            leaseIdentity: `${stack}-gateway-${member}`,
+          })),
+        );
+        expect(run.outputs.gatewayLease).toEqual({ namespace: "iot-ingress", name: `${stack}-gateway-leader` });
+        const policy = onlyResource(run.resources, "scaleway:iam/policy:Policy", `${stack}-gateway-pair-policy`);
+        expect(policy.inputs.rules).toEqual([
+          {
+            // The flexible IP's own Project (the provider's default, SCW_DEFAULT_PROJECT_ID here).
+            projectIds: [TEST_PROJECT_ID],
+            permissionSetNames: ["InstancesFullAccess"],
+            condition: servers.map((server) => `request.ip == "${server.publicIp}"`).join(" || "),
+          },
+        ]);
+        expect(onlyResource(run.resources, "scaleway:instance/placementGroup:PlacementGroup").inputs).toMatchObject({
+          zone: "fr-par-2",
+          policyType: "max_availability",
+          policyMode: "enforced",
+        });
+        for (const member of ["a", "b"]) {
+          expect(onlyResource(run.resources, "scaleway:instance/server:Server", `${stack}-gateway-vm-${member}`).inputs).toMatchObject({
+            zone: "fr-par-2",
+            placementGroupId: `${stack}-gateway-pg-id`,
+          });
+        }
+        const cloudInits = gatewayCloudInitsOf(run);
+        expect(cloudInits).toHaveLength(2);
+        expect(cloudInits[0].replace(/prod-gateway-a/g, "prod-gateway-b")).toBe(cloudInits[1]);
+        expect(await valueOf(run.outputs.gatewayPublicIp as pulumi.Output<string>)).not.toBe(servers[0].publicIp);
+      },
+    );
+
     it("never passes key material, tokens or kubeconfigs in a plain resource input", () => {
-      const server = onlyResource(run.resources, "scaleway:instance/server:Server");
-      expect(isSecretInput((server.inputs.userData as Record<string, unknown>)["cloud-init"]) || isSecretInput(server.inputs.userData)).toBe(true);
+      const servers = resourcesOfType(run.resources, "scaleway:instance/server:Server");
+      expect(servers).toHaveLength(expected.highAvailability ? 2 : 1);
+      for (const server of servers) {
+        expect(isSecretInput((server.inputs.userData as Record<string, unknown>)["cloud-init"]) || isSecretInput(server.inputs.userData)).toBe(true);
+      }
       for (const resource of run.resources) {
         for (const { path, text } of plainStrings(resource.inputs)) {
           expect(`${resource.type} ${resource.name}.${path}: ${text}`).not.toMatch(/admin kubeconfig|admin-token|sa-token-of|PrivateKey|BEGIN .*PRIVATE/);

@@ -2,7 +2,7 @@ import { ENVOY_API_BUILD_TIMEOUT_MS, envoyApiChecker, envoyApiProblems } from ".
 import { cloudInitSchema } from "../gateway/support/checkers";
 import { checkRules } from "../observability/support/promtool";
 import { type ProgramRun } from "../support/run-program";
-import { envoyBootstrapOf, gatewayCloudInitOf, stackProgramRun } from "./program-shared";
+import { envoyBootstrapOf, gatewayCloudInitsOf, stackProgramRun } from "./program-shared";
 
 /**
  * The whole program under mocks with a committed stack file (as in program-shared.ts's describeStackProgram), its
@@ -23,10 +23,14 @@ export function describeStackProgramArtifacts(stack: string): void {
       expect(envoyApiProblems("bootstrap", envoyBootstrapOf(run))).toEqual([]);
     });
 
-    it("boots the gateway with a cloud-init that passes `cloud-init schema`", () => {
-      const result = cloudInitSchema(gatewayCloudInitOf(run));
-      expect(`${result.stdout}${result.stderr}`).toContain("Valid cloud-config");
-      expect(result.status).toBe(0);
+    it("boots every gateway VM with a cloud-init that passes `cloud-init schema`", () => {
+      const cloudInits = gatewayCloudInitsOf(run);
+      expect(cloudInits.length).toBeGreaterThan(0);
+      for (const cloudInit of cloudInits) {
+        const result = cloudInitSchema(cloudInit);
+        expect(`${result.stdout}${result.stderr}`).toContain("Valid cloud-config");
+        expect(result.status).toBe(0);
+      }
     });
 
     it("exports alert rules that promtool accepts", () => {

@@ -42,10 +42,30 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
       // Scaleway returns the secret key once, at creation.
       return { accessKey: "SCWMOCKACCESSKEY0000", secretKey: `00000000-0000-4000-8000-${createHash("sha256").update(name).digest("hex").slice(0, 12)}` };
     case "scaleway:instance/ip:Ip":
-      return { address: "51.15.0.10" };
+      return { address: mockIpAddress(name), projectId: inputs.projectId ?? process.env.SCW_DEFAULT_PROJECT_ID ?? MOCK_PROJECT_ID };
     default:
       return {};
   }
+}
+
+/** The Project of Scaleway resources when neither the resource nor SCW_DEFAULT_PROJECT_ID names one, as the provider defaults it. */
+export const MOCK_PROJECT_ID = "00000000-0000-4000-8000-0000000000ff";
+
+/** The address Scaleway gives the flexible IP named `name`: distinct per name, so tests can tell a pair's IPs apart. */
+export function mockIpAddress(name: string): string {
+  const digest = createHash("sha256").update(name).digest();
+  return `51.15.${digest[0]}.${(digest[1] % 254) + 1}`;
+}
+
+/**
+ * The resource's ID as the cloud would give it. Scaleway's zonal resources are `<zone>/<uuid>` (the provider's
+ * zonal.NewIDString), and the gateway pair takes the flexible IP's UUID out of its ID; the others keep `<name>-id`.
+ */
+export function mockId(type: string, name: string, inputs: Record<string, unknown>): string {
+  if (type !== "scaleway:instance/ip:Ip") return `${name}-id`;
+  const hex = createHash("sha256").update(`id:${name}`).digest("hex");
+  const zone = typeof inputs.zone === "string" ? inputs.zone : "fr-par-1";
+  return `${zone}/${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /**
@@ -85,7 +105,7 @@ export function recordResources(options: { project?: string; stack?: string; pre
       newResource(args: pulumi.runtime.MockResourceArgs) {
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
         return {
-          id: `${args.name}-id`,
+          id: mockId(args.type, args.name, args.inputs),
           state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) },
         };
       },

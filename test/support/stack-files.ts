@@ -41,8 +41,8 @@ export interface ExistingPlacement {
 
 /**
  * A stack file's sections moved onto an existing cluster and an external gateway host: the cluster section keeps the
- * keys that still apply (name, address plan, tags, protect) and gains `existing`; the gateway loses its VM keys and
- * gains `externalHost`. Everything else is the stack file's.
+ * keys that still apply (name, address plan, tags, protect) and gains `existing`; the gateway loses its VM keys (the
+ * pair's `highAvailability` among them) and gains `externalHost`. Everything else is the stack file's.
  */
 export function onExistingCluster(sections: Record<string, unknown>, placement: ExistingPlacement): Record<string, any> {
   const copy = JSON.parse(JSON.stringify(sections)) as Record<string, any>;
@@ -55,7 +55,7 @@ export function onExistingCluster(sections: Record<string, unknown>, placement: 
     ...(tags !== undefined ? { tags } : {}),
     ...(protect !== undefined ? { protect } : {}),
   };
-  const { zone: _zone, instanceType: _instanceType, image: _image, ...gateway } = copy.gateway;
+  const { zone: _zone, instanceType: _instanceType, image: _image, highAvailability: _highAvailability, ...gateway } = copy.gateway;
   copy.gateway = { ...gateway, externalHost: { publicIp: placement.gatewayPublicIp } };
   return copy;
 }

@@ -1,4 +1,4 @@
-import { resolveGatewayPlan, type GatewayPlan, type GatewayPlanInput, type GatewaySecrets } from "../../../infra/gateway";
+import { resolveGatewayPlan, type GatewayPairMember, type GatewayPairSecrets, type GatewayPlan, type GatewayPlanInput, type GatewaySecrets } from "../../../infra/gateway";
 import { encodeKey } from "../../../infra/wireguard";
 
 /** Fixed keys: tests compare whole rendered files. */
@@ -51,3 +51,16 @@ export function withInterfaceNames(plan: GatewayPlan, names: { kilo?: string; up
     uplink: { ...plan.uplink, interfaceName: names.uplink ?? plan.uplink.interfaceName },
   };
 }
+
+/** One gateway of a pair, as the WireguardGateway component describes it (fixed IDs: tests compare whole files). */
+export const PAIR_MEMBER: GatewayPairMember = {
+  identity: "iot-gateway-a",
+  leaseName: "iot-gateway-leader",
+  leaseNamespace: "iot-ingress",
+  zone: "fr-par-2",
+  sharedIpId: "11111111-2222-4333-8444-555555555555",
+  sharedAddress: "51.15.20.30",
+};
+
+/** The pair's API key secret, fixed. */
+export const PAIR_SECRETS: GatewayPairSecrets = { scalewaySecretKey: "99999999-8888-4777-8666-555555555555" };
