@@ -17,12 +17,11 @@ import { buildLab, renumberKiloMembers, ENVOY_STATS, ephemeralPorts, LAB_CLUSTER
 import { settle } from "../lab/measure";
 import { JOINING_NODE, NS } from "../lab/plan";
 import { cleanAll, ProcessRegistry, STATE_DIR, takeRunLock } from "../lab/processes";
-import { EnvoyStandin, type Decoder } from "../lab/standins";
+import { EnvoyStandin } from "../lab/standins";
 import { newKeys, type KiloMember } from "../lab/topology";
 import type { Cleanup } from "../harness/cleanup";
 import { sleep } from "../harness/commands";
 import { nsExec } from "../harness/netns";
-import type { LineProcess } from "../harness/processes";
 import { decoderUnready, lossWindowMs, parseTimerLog, recoveryOf, seconds, unitDirective, withoutEnvoyPod, type AgentRun } from "./recovery-logic";
 import { RECOVERY_CHANGES, RECOVERY_DEVICES, RECOVERY_RATE, spread, type RecoveryChange, type RecoveryResults, type RecoveryRow } from "./tables";
 
@@ -67,10 +66,6 @@ async function takeLockWaiting(log: (line: string) => void): Promise<() => void>
 
 // The lab's Decoder answers only the commands the scenarios need; `firsts` (first arrival of each device on a node) is
 // the stand-in's, reached through the same line process.
-function decoderProcess(decoder: Decoder): LineProcess {
-  return (decoder as unknown as { proc: LineProcess }).proc;
-}
-
 function annotations(lab: Lab): Map<string, KiloAnnotations> {
   return new Map(lab.members.map((m) => [m.node.name, { key: m.keys.publicKey, kiloIp: m.node.kiloIp }]));
 }
@@ -174,7 +169,7 @@ export async function recoveryBench(cleanup: Cleanup, options: RecoveryBenchOpti
         const arrivals = new Map<string, Map<number, number>>();
         for (const [name, d] of lab.decoders) {
           const file = join(work, `firsts-${r}-${name}.txt`);
-          await decoderProcess(d).call(`firsts ${r} ${file}`);
+          await d.writeFirsts(r, file);
           arrivals.set(name, new Map(readFileSync(file, "utf8").split("\n").filter(Boolean).map((line) => {
             const [device, , received] = line.split(" ").map(Number);
             return [device, received / 1e6] as [number, number];

@@ -77,6 +77,10 @@ export class Decoder {
   writeDevices(round: number, file: string): Promise<{ written: number }> {
     return this.proc.call(`devices ${round} ${file}`);
   }
+  /** Writes each device's first datagram of `round` to `file`: `device sent-ns received-ns` per line. */
+  writeFirsts(round: number, file: string): Promise<unknown> {
+    return this.proc.call(`firsts ${round} ${file}`);
+  }
   /** To each device seen in `round`: at the device's own port, or (`observed`) at the source address seen. */
   downlink(round: number, rate: number, observed = false): Promise<{ sent: number; errors: number }> {
     return this.proc.call(`downlink ${round} ${Math.round(rate)}${observed ? " observed" : ""}`);
