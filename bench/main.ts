@@ -1,5 +1,5 @@
 /**
- * What this project's own parts cost as the fleet grows, and how the path recovers and holds its budget (issue 13):
+ * What this project's own parts cost as the fleet grows, and how the path recovers and holds its budget:
  *
  *   npm run bench                      # every part, the whole matrix, 3 repetitions; writes bench/results.md
  *   npm run bench -- --parts 2,3       # some parts only (printed, not written)

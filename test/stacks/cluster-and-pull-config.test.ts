@@ -5,8 +5,8 @@ import { rawConfigOfStack, STACKS } from "../support/stack-files";
 import { changed, configProblems, kosmosCluster, validConfig } from "../support/valid-config";
 
 /*
- * The config keys of issue 9 items 1-3: external pools' maxSize, the untainted pool every cluster needs, and the
- * decoder image's pull credentials.
+ * The config keys of the cluster's pools and the decoder's image: external pools' maxSize, the untainted pool every
+ * cluster needs, and the decoder image's pull credentials.
  */
 
 
