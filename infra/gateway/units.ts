@@ -147,7 +147,9 @@ export function gatewayUnits(options: GatewayPlan, paths: GatewayPaths = DEFAULT
  * kgctl's unit on a gateway of a pair. kgctl runs with --clean-up=false, so a stopped kgctl leaves the Kilo interface
  * up with the pair's key and its peers, and WireGuard would go on sending keepalives and handshakes from the standby
  * (the nodes would roam the Peer's endpoint to it; scripts/gateway-role.sh: a standby must not send a single one). So
- * the link goes down with kgctl; kgctl sets it up again when it starts (squat/kilo cmd/kgctl/connect_linux.go,
+ * the link goes down with kgctl: the kernel's WireGuard then stops every peer's timers, clears its keys and closes its
+ * sockets, so it neither sends nor receives (linux drivers/net/wireguard/device.c, wg_stop; wg_open sends the
+ * keepalives again when the link comes up). kgctl sets it up again when it starts (squat/kilo cmd/kgctl/connect_linux.go,
  * runConnect: iproute.Set(iface, true)). The cost: a crash of kgctl on the active takes the link down until systemd or
  * the next leadership step starts kgctl again. No [Install]: only the leadership agent starts it, on the active;
  * enabled, it would come up at boot on both.
