@@ -10,7 +10,16 @@ import { randomUUID } from "node:crypto";
 import { spawn } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { leadershipRbacRules, renderGatewayRoleScript, renderLeadershipAgentScript, type GatewayLeadershipOptions } from "../infra/gateway";
+import {
+  DEFAULT_GATEWAY_PATHS,
+  gatewayPairLeadershipOptions,
+  gatewayPairRoleOptions,
+  leadershipRbacRules,
+  renderGatewayRoleScript,
+  renderLeadershipAgentScript,
+  resolveGatewayLeadership,
+  type GatewayPairMember,
+} from "../infra/gateway";
 import { run, runOk } from "../harness/commands";
 import { ipBatch, nsExec } from "../harness/netns";
 import { LineProcess } from "../harness/processes";
@@ -36,6 +45,8 @@ export const SECOND_GATEWAY_SITE: Omit<GatewaySite, "keys"> = { ns: `${PREFIX}-g
 export interface PairMember {
   readonly name: "gw-a" | "gw-b";
   readonly gateway: LabGateway;
+  /** What the VM's cloud-init renders this member's leadership agent and role hook from (infra/gateway/cloud-init.ts). */
+  readonly member: GatewayPairMember;
   readonly serverId: string;
   readonly dir: string;
   loop?: number;
@@ -95,9 +106,18 @@ export class LabPair {
     for (const i of gatewayB.wireguardInterfaces()) stopInterface(siteB.ns, i.name);
     ipBatch(siteB.ns, ["link set up0 up"]);
 
-    const a: PairMember = { name: "gw-a", gateway: lab.gateway, serverId: randomUUID(), dir: join(STATE_DIR, PRIMARY_GATEWAY_SITE.dirName, "pair") };
-    const b: PairMember = { name: "gw-b", gateway: gatewayB, serverId: randomUUID(), dir: join(STATE_DIR, siteB.dirName, "pair") };
     const ipId = randomUUID();
+    const member = (identity: PairMember["name"]): GatewayPairMember => ({
+      identity,
+      leaseName: PAIR_LEASE.name,
+      leaseNamespace: PAIR_LEASE.namespace,
+      zone: ZONE,
+      sharedIpId: ipId,
+      sharedAddress: GATEWAY_PUBLIC_IP,
+      publicInterface: "up0",
+    });
+    const a: PairMember = { name: "gw-a", member: member("gw-a"), gateway: lab.gateway, serverId: randomUUID(), dir: join(STATE_DIR, PRIMARY_GATEWAY_SITE.dirName, "pair") };
+    const b: PairMember = { name: "gw-b", member: member("gw-b"), gateway: gatewayB, serverId: randomUUID(), dir: join(STATE_DIR, siteB.dirName, "pair") };
     const api = new LineProcess("scw-api(stand-in)", NS.internet, binary, [
       "scw-api",
       "-listen", `${API_ADDRESS}:${API_PORT}`,
@@ -112,7 +132,7 @@ export class LabPair {
     await api.call("state");
 
     // The Lease's RBAC, as the WireguardGateway component grants it to the gateway's ServiceAccount in a pair.
-    const rules = leadershipRbacRules(leadershipOptions(a, ["true"], ["true"]));
+    const rules = leadershipRbacRules(gatewayPairLeadershipOptions(a.member));
     const roleName = "iot-gateway-lab-leadership";
     lab.cluster.apply([
       { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: roleName, namespace: PAIR_LEASE.namespace }, rules },
@@ -124,13 +144,13 @@ export class LabPair {
         subjects: [{ kind: "ServiceAccount", ...GATEWAY_ACCOUNT }],
       },
     ]);
-    for (const m of [a, b]) writeMemberFiles(m, token, ipId);
+    for (const m of [a, b]) writeMemberFiles(m, token);
     return new LabPair(registry, api, a, b, log);
   }
 
   /** Starts a member's leadership agent on its timer (a loop, no systemd in a namespace); its steps go to a log file. */
   startAgent(m: PairMember): void {
-    const period = leadershipOptions(m, ["true"], ["true"]).retryPeriodSeconds ?? 2;
+    const period = resolveGatewayLeadership(gatewayPairLeadershipOptions(m.member)).retryPeriodSeconds;
     const agent = join(m.dir, "iot-gateway-leadership");
     // OnUnitActiveSec: the next step is due a period after the last one started.
     const loop =
@@ -230,11 +250,6 @@ export class LabPair {
   }
 }
 
-/** The leadership options of a member: client-go's default durations, the member's name as its identity. */
-export function leadershipOptions(m: PairMember, onActive: readonly string[], onStandby: readonly string[]): GatewayLeadershipOptions {
-  return { leaseName: PAIR_LEASE.name, namespace: PAIR_LEASE.namespace, identity: m.name, onActive, onStandby };
-}
-
 /**
  * What `systemctl start|stop` of the uplink's wg-quick unit and kilo-connect does on a VM, for the lab's wireguard-go
  * interfaces: up creates each interface that is not there (wireguard-go, its peers from the file `wg setconf` reads,
@@ -267,7 +282,7 @@ function forwardingScript(gateway: LabGateway, dir: string): string {
 }
 
 /** The member's agent, role hook, forwarding commands, server ID and API key, in its own directory. */
-function writeMemberFiles(m: PairMember, token: string, ipId: string): void {
+function writeMemberFiles(m: PairMember, token: string): void {
   mkdirSync(m.dir, { recursive: true, mode: 0o700 });
   const forwarding = join(m.dir, "forwarding");
   writeFileSync(forwarding, forwardingScript(m.gateway, m.dir));
@@ -279,15 +294,8 @@ function writeMemberFiles(m: PairMember, token: string, ipId: string): void {
   writeFileSync(
     role,
     renderGatewayRoleScript(
-      {
-        zone: ZONE,
-        sharedIpId: ipId,
-        sharedAddress: GATEWAY_PUBLIC_IP,
-        publicInterface: "up0",
-        startForwarding: [forwarding, "up"],
-        stopForwarding: [forwarding, "down"],
-        apiUrl: `http://${API_ADDRESS}:${API_PORT}`,
-      },
+      // The VM's role options, but for the forwarding commands and the API's address.
+      { ...gatewayPairRoleOptions(m.gateway.options, m.member), startForwarding: [forwarding, "up"], stopForwarding: [forwarding, "down"], apiUrl: `http://${API_ADDRESS}:${API_PORT}` },
       {
         curl: runOk("bash", ["-c", "command -v curl"]).trim(),
         ip,
@@ -302,7 +310,7 @@ function writeMemberFiles(m: PairMember, token: string, ipId: string): void {
   const agent = join(m.dir, "iot-gateway-leadership");
   writeFileSync(
     agent,
-    renderLeadershipAgentScript(leadershipOptions(m, [role, "active"], [role, "standby"]), {
+    renderLeadershipAgentScript(gatewayPairLeadershipOptions(m.member, { ...DEFAULT_GATEWAY_PATHS, roleScript: role }), {
       kubectl: m.gateway.paths.kubectl,
       kubeconfig: m.gateway.paths.kubeconfig,
       jq: m.gateway.paths.jq,
